@@ -1,0 +1,23 @@
+"""quantscope: how few bits can this network use, in which number format, and what does it buy?"""
+
+from .formats import ALIASES, Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format, parse_format
+from .quantize import ROUNDING_MODES, quantize, quantize_ste, release_scratch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIASES",
+    "Binary",
+    "FixedPoint",
+    "Float32",
+    "Format",
+    "MiniFloat",
+    "PowerOfTwo",
+    "ROUNDING_MODES",
+    "as_format",
+    "parse_format",
+    "quantize",
+    "quantize_ste",
+    "release_scratch",
+    "__version__",
+]

@@ -1,0 +1,780 @@
+"""Number formats as immutable values: fixed point, custom floats, powers of two, binary, float32.
+
+A format knows its bit width, range, smallest positive value, uniform step (where it has one) and,
+when small enough, every representable value. Formats whose grid depends on the data (`fixed<B,auto>`,
+`pow2<B>` without `max_exp`, `binary<mean>`) are *adaptive*: `resolve(x)` returns the static format
+chosen for a tensor. Every format emulated here fits inside a float32 tensor: each representable value
+is a float32 value, which keeps emulation exact in float32 arithmetic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+
+__all__ = [
+    "Format",
+    "FixedPoint",
+    "MiniFloat",
+    "PowerOfTwo",
+    "Binary",
+    "Float32",
+    "parse_format",
+    "as_format",
+    "ALIASES",
+]
+
+MAX_ENUMERATED = 2**16
+_F32_MAX_EXP = 127
+_F32_MIN_NORMAL_EXP = -126
+_F32_MIN_SUBNORMAL_EXP = -149
+_F32_MANTISSA = 23
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _check_int(name: str, value: object, fmt: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{fmt}: {name} must be an integer, got {value!r}")
+    return value
+
+
+class Format(ABC):
+    """A number format: a finite set of values a tensor is rounded onto."""
+
+    #: the format family's name in format strings
+    kind: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def bits(self) -> int:
+        """Storage width in bits."""
+
+    @property
+    def adaptive(self) -> bool:
+        """True when the grid is chosen per tensor (see `resolve`)."""
+        return False
+
+    def resolve(self, x: torch.Tensor) -> Format:
+        """The static format used for tensor `x` (self, unless the format is adaptive)."""
+        return self
+
+    @property
+    @abstractmethod
+    def max_value(self) -> float:
+        """Largest finite representable value."""
+
+    @property
+    def min_value(self) -> float:
+        """Smallest (most negative) finite representable value."""
+        return -self.max_value
+
+    @property
+    @abstractmethod
+    def min_positive(self) -> float:
+        """Smallest representable value greater than zero."""
+
+    @property
+    def step(self) -> float | None:
+        """Distance between neighbouring values where the grid is uniform, else None."""
+        return None
+
+    @property
+    @abstractmethod
+    def num_values(self) -> int:
+        """How many distinct finite values the format holds (+0 and -0 count once)."""
+
+    @abstractmethod
+    def _enumerate(self) -> list[float]:
+        """Every finite representable value (any order, duplicates allowed)."""
+
+    def values(self) -> torch.Tensor:
+        """Every finite representable value, sorted, as float64 (at most 2**16 of them)."""
+        self._static_or_raise("values()")
+        _require(
+            self.num_values <= MAX_ENUMERATED,
+            f"{self}: has {self.num_values} values; values() enumerates at most {MAX_ENUMERATED}",
+        )
+        return torch.tensor(sorted(set(self._enumerate())), dtype=torch.float64)
+
+    def _static_or_raise(self, what: str) -> None:
+        if self.adaptive:
+            raise ValueError(
+                f"{self}: {what} depends on the tensor for an adaptive format; "
+                f"call fmt.resolve(x) first"
+            )
+
+    def __repr__(self) -> str:
+        return f"parse_format({str(self)!r})"
+
+
+# ----------------------------------------------------------------------------------------- fixed
+@dataclass(frozen=True, repr=False)
+class FixedPoint(Format):
+    """Two's complement (or unsigned) fixed point: integers k times 2**-frac, k on `bits` bits.
+
+    `frac` may be negative or exceed `bits`; `frac="auto"` picks it per tensor so the largest
+    magnitude fits without saturating (Ristretto's dynamic fixed point). `overflow` is
+    "saturate" (clip to the range) or "wrap" (modular two's complement arithmetic).
+    """
+
+    bits_: int
+    frac: int | Literal["auto"]
+    signed: bool = True
+    overflow: Literal["saturate", "wrap"] = "saturate"
+    kind: ClassVar[str] = "fixed"
+
+    def __init__(
+        self,
+        bits: int,
+        frac: int | Literal["auto"],
+        signed: bool = True,
+        overflow: Literal["saturate", "wrap"] = "saturate",
+    ) -> None:
+        object.__setattr__(self, "bits_", bits)
+        object.__setattr__(self, "frac", frac)
+        object.__setattr__(self, "signed", signed)
+        object.__setattr__(self, "overflow", overflow)
+        self._validate()
+
+    def _validate(self) -> None:
+        name = f"{'fixed' if self.signed else 'ufixed'}<{self.bits_},{self.frac}>"
+        bits = _check_int("bits", self.bits_, name)
+        _require(1 <= bits <= 64, f"{name}: bits must be between 1 and 64, got {bits}")
+        _require(
+            self.overflow in ("saturate", "wrap"),
+            f"{name}: overflow must be 'saturate' or 'wrap', got {self.overflow!r}",
+        )
+        _require(isinstance(self.signed, bool), f"{name}: signed must be True or False")
+        if self.frac == "auto":
+            return
+        frac = _check_int("frac", self.frac, name)
+        # Every value must be a float32 value: the step 2**-frac no finer than float32's
+        # smallest subnormal and the largest magnitude below 2**128.
+        _require(
+            frac <= -_F32_MIN_SUBNORMAL_EXP,
+            f"{name}: frac {frac} makes the step 2**-{frac} smaller than float32's smallest "
+            f"value 2**-149; use frac <= 149",
+        )
+        top = self._int_bits() - frac
+        _require(
+            top <= _F32_MAX_EXP + 1,
+            f"{name}: values reach 2**{top}, beyond float32's range (2**128); "
+            f"use frac >= {self._int_bits() - _F32_MAX_EXP - 1}",
+        )
+
+    def _int_bits(self) -> int:
+        """Bits of integer magnitude: the largest |k| is below 2**this."""
+        return self.bits_ - 1 if self.signed else self.bits_
+
+    @property
+    def bits(self) -> int:
+        return self.bits_
+
+    @property
+    def adaptive(self) -> bool:
+        return self.frac == "auto"
+
+    @property
+    def k_min(self) -> int:
+        """Smallest integer code."""
+        return -(2 ** (self.bits_ - 1)) if self.signed else 0
+
+    @property
+    def k_max(self) -> int:
+        """Largest integer code."""
+        return 2 ** self._int_bits() - 1
+
+    @property
+    def max_value(self) -> float:
+        """Largest value (for bits > 53 rounded toward zero to a float64)."""
+        self._static_or_raise("max_value")
+        drop = max(self._int_bits() - 53, 0)
+        return math.ldexp(self.k_max >> drop << drop, -self.frac)
+
+    @property
+    def min_value(self) -> float:
+        self._static_or_raise("min_value")
+        return math.ldexp(self.k_min, -self.frac)
+
+    @property
+    def min_positive(self) -> float:
+        self._static_or_raise("min_positive")
+        return math.ldexp(1.0, -self.frac)
+
+    @property
+    def step(self) -> float:
+        return self.min_positive
+
+    @property
+    def num_values(self) -> int:
+        return 2**self.bits_
+
+    def _enumerate(self) -> list[float]:
+        return [math.ldexp(k, -self.frac) for k in range(self.k_min, self.k_max + 1)]
+
+    def resolve(self, x: torch.Tensor) -> FixedPoint:
+        """Largest frac with max|x| * 2**frac <= k_max, so nothing saturates (auto only)."""
+        if not self.adaptive:
+            return self
+        top = _finite_absmax(x)
+        frac_hi = -_F32_MIN_SUBNORMAL_EXP
+        frac_lo = self._int_bits() - _F32_MAX_EXP - 1
+        if top == 0.0:
+            frac = min(max(self._int_bits(), frac_lo), frac_hi)
+        else:
+            frac = math.floor(math.log2(self.k_max / top))
+            # log2 may be off by one ulp near integers: settle with exact comparisons.
+            while math.ldexp(top, frac + 1) <= self.k_max:
+                frac += 1
+            while math.ldexp(top, frac) > self.k_max:
+                frac -= 1
+            frac = min(max(frac, frac_lo), frac_hi)
+        return FixedPoint(self.bits_, frac, self.signed, self.overflow)
+
+    def __str__(self) -> str:
+        name = "fixed" if self.signed else "ufixed"
+        extra = ",overflow=wrap" if self.overflow == "wrap" else ""
+        return f"{name}<{self.bits_},{self.frac}{extra}>"
+
+
+# ------------------------------------------------------------------------------------ minifloat
+@dataclass(frozen=True, repr=False)
+class MiniFloat(Format):
+    """Custom binary float: sign, `exp` exponent bits, `man` stored mantissa bits, `bias`.
+
+    `special` says what the top exponent code means: "ieee" reserves it for inf and NaN,
+    "fn" (the OCP FP8 E4M3FN variant) keeps it finite except the all-ones mantissa, which is NaN,
+    "none" makes every code finite. `subnormals=False` leaves nothing between 0 and the smallest
+    normal. On overflow values saturate to +-max; `overflow="inf"` (only for "ieee") rounds to
+    +-inf instead, as IEEE 754 conversions do.
+    """
+
+    exp: int
+    man: int
+    bias: int
+    subnormals: bool = True
+    special: Literal["ieee", "fn", "none"] = "ieee"
+    overflow: Literal["saturate", "inf"] = "saturate"
+    kind: ClassVar[str] = "float"
+
+    def __init__(
+        self,
+        exp: int,
+        man: int,
+        bias: int | None = None,
+        subnormals: bool = True,
+        special: Literal["ieee", "fn", "none"] = "ieee",
+        overflow: Literal["saturate", "inf"] = "saturate",
+    ) -> None:
+        name = f"float<{exp},{man}>"
+        exp = _check_int("exponent bits", exp, name)
+        man = _check_int("mantissa bits", man, name)
+        _require(exp >= 1, f"{name}: exponent bits must be at least 1, got {exp}")
+        _require(man >= 0, f"{name}: mantissa bits must be at least 0, got {man}")
+        _require(
+            man <= _F32_MANTISSA,
+            f"{name}: {man} mantissa bits exceed float32's {_F32_MANTISSA}; quantscope emulates "
+            f"formats inside float32 tensors, so use at most 23 (float<8,23> is float32)",
+        )
+        if bias is None:
+            bias = 2 ** (exp - 1) - 1
+        bias = _check_int("bias", bias, name)
+        object.__setattr__(self, "exp", exp)
+        object.__setattr__(self, "man", man)
+        object.__setattr__(self, "bias", bias)
+        object.__setattr__(self, "subnormals", subnormals)
+        object.__setattr__(self, "special", special)
+        object.__setattr__(self, "overflow", overflow)
+        self._validate()
+
+    def _validate(self) -> None:
+        name = f"float<{self.exp},{self.man}>"
+        _require(
+            self.special in ("ieee", "fn", "none"),
+            f"{name}: special must be 'ieee', 'fn' or 'none', got {self.special!r}",
+        )
+        _require(
+            self.overflow in ("saturate", "inf"),
+            f"{name}: overflow must be 'saturate' or 'inf', got {self.overflow!r}",
+        )
+        _require(
+            self.overflow == "saturate" or self.special == "ieee",
+            f"{name}: overflow='inf' needs special='ieee' (the only variant with infinities), "
+            f"got special={self.special!r}",
+        )
+        _require(isinstance(self.subnormals, bool), f"{name}: subnormals must be True or False")
+        _require(
+            self.emax_field >= 1,
+            f"{name}: with special={self.special!r} and {self.exp} exponent bit(s) there are no "
+            f"normal numbers; use more exponent bits",
+        )
+        _require(
+            self.emin >= _F32_MIN_NORMAL_EXP,
+            f"{name}: bias {self.bias} puts the smallest normal at 2**{self.emin}, below float32's "
+            f"2**-126; use bias <= 127",
+        )
+        _require(
+            self.emax <= _F32_MAX_EXP,
+            f"{name}: largest exponent 2**{self.emax} is beyond float32's 2**127 (bias {self.bias}"
+            f" with {self.exp} exponent bits); use at most 8 exponent bits or a larger bias "
+            f"(>= {self.emax_field - _F32_MAX_EXP})",
+        )
+        _require(
+            not self.subnormals or self.emin - self.man >= _F32_MIN_SUBNORMAL_EXP,
+            f"{name}: smallest subnormal 2**{self.emin - self.man} is below float32's 2**-149; "
+            f"use a smaller bias or subnormals=False",
+        )
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.exp + self.man
+
+    @property
+    def default_bias(self) -> int:
+        """IEEE-style bias 2**(exp-1) - 1."""
+        return 2 ** (self.exp - 1) - 1
+
+    @property
+    def emin(self) -> int:
+        """Exponent of the smallest normal number."""
+        return 1 - self.bias
+
+    @property
+    def emax_field(self) -> int:
+        """Largest exponent code holding finite numbers."""
+        top = 2**self.exp - 1
+        reserved = self.special == "ieee" or (self.special == "fn" and self.man == 0)
+        return top - 1 if reserved else top
+
+    @property
+    def emax(self) -> int:
+        """Exponent of the largest finite number."""
+        return self.emax_field - self.bias
+
+    @property
+    def _top_mantissa(self) -> int:
+        """Largest mantissa code at the top finite exponent code."""
+        full = 2**self.man - 1
+        at_top = self.emax_field == 2**self.exp - 1
+        return full - 1 if self.special == "fn" and at_top else full
+
+    @property
+    def max_value(self) -> float:
+        return math.ldexp(1.0 + self._top_mantissa / 2**self.man, self.emax)
+
+    @property
+    def min_normal(self) -> float:
+        """Smallest positive normal number."""
+        return math.ldexp(1.0, self.emin)
+
+    @property
+    def min_positive(self) -> float:
+        if self.subnormals and self.man > 0:
+            return math.ldexp(1.0, self.emin - self.man)
+        return self.min_normal
+
+    @property
+    def has_inf(self) -> bool:
+        """True when the format has infinities."""
+        return self.special == "ieee"
+
+    @property
+    def has_nan(self) -> bool:
+        """True when the format has NaN codes."""
+        return self.special != "none"
+
+    @property
+    def num_values(self) -> int:
+        sub = (2**self.man - 1) if self.subnormals else 0
+        normal = (self.emax_field - 1) * 2**self.man + self._top_mantissa + 1
+        return 2 * (sub + normal) + 1
+
+    def _enumerate(self) -> list[float]:
+        out = [0.0]
+        if self.subnormals:
+            out += [math.ldexp(m, self.emin - self.man) for m in range(1, 2**self.man)]
+        for field in range(1, self.emax_field + 1):
+            top = self._top_mantissa if field == self.emax_field else 2**self.man - 1
+            out += [math.ldexp(2**self.man + m, field - self.bias - self.man) for m in range(top + 1)]
+        return out + [-v for v in out]
+
+    def __str__(self) -> str:
+        args = [str(self.exp), str(self.man)]
+        if self.bias != self.default_bias:
+            args.append(str(self.bias))
+        if self.special != "ieee":
+            args.append(f"special={self.special}")
+        if not self.subnormals:
+            args.append("subnormals=off")
+        if self.overflow != "saturate":
+            args.append(f"overflow={self.overflow}")
+        return f"float<{','.join(args)}>"
+
+
+# ------------------------------------------------------------------------------------ power of 2
+@dataclass(frozen=True, repr=False)
+class PowerOfTwo(Format):
+    """Zero and +-2**e for 2**(bits-1) - 1 consecutive exponents e ending at `max_exp`.
+
+    One sign bit and (bits-1) bits of exponent code, one code of which means zero. Without
+    `max_exp` the window is placed per tensor: its top is the power of two nearest the tensor's
+    largest magnitude. Rounding treats the format as a float with no mantissa bits.
+    """
+
+    bits_: int
+    max_exp: int | None = None
+    kind: ClassVar[str] = "pow2"
+
+    def __init__(self, bits: int, max_exp: int | None = None) -> None:
+        object.__setattr__(self, "bits_", bits)
+        object.__setattr__(self, "max_exp", max_exp)
+        name = f"pow2<{bits}>"
+        bits = _check_int("bits", bits, name)
+        _require(2 <= bits <= 8, f"{name}: bits must be between 2 and 8, got {bits}")
+        if max_exp is not None:
+            max_exp = _check_int("max_exp", max_exp, name)
+            _require(
+                max_exp <= _F32_MAX_EXP,
+                f"{name}: max_exp {max_exp} is beyond float32's largest exponent 127",
+            )
+            _require(
+                self.emin >= _F32_MIN_NORMAL_EXP,
+                f"{name}: max_exp {max_exp} puts the smallest power at 2**{self.emin}, below "
+                f"float32's smallest normal 2**-126; use max_exp >= {self.min_max_exp(bits)}",
+            )
+
+    @staticmethod
+    def min_max_exp(bits: int) -> int:
+        """Smallest max_exp whose whole window stays in float32's normal range."""
+        return _F32_MIN_NORMAL_EXP + 2 ** (bits - 1) - 2
+
+    @property
+    def bits(self) -> int:
+        return self.bits_
+
+    @property
+    def num_exponents(self) -> int:
+        """How many powers of two (per sign) the format holds."""
+        return 2 ** (self.bits_ - 1) - 1
+
+    @property
+    def adaptive(self) -> bool:
+        return self.max_exp is None
+
+    @property
+    def emin(self) -> int:
+        """Exponent of the smallest nonzero magnitude."""
+        self._static_or_raise("emin")
+        assert self.max_exp is not None
+        return self.max_exp - self.num_exponents + 1
+
+    @property
+    def max_value(self) -> float:
+        self._static_or_raise("max_value")
+        assert self.max_exp is not None
+        return math.ldexp(1.0, self.max_exp)
+
+    @property
+    def min_positive(self) -> float:
+        return math.ldexp(1.0, self.emin)
+
+    @property
+    def num_values(self) -> int:
+        return 2 * self.num_exponents + 1
+
+    def _enumerate(self) -> list[float]:
+        assert self.max_exp is not None
+        mags = [math.ldexp(1.0, e) for e in range(self.emin, self.max_exp + 1)]
+        return [0.0] + mags + [-m for m in mags]
+
+    def resolve(self, x: torch.Tensor) -> PowerOfTwo:
+        """Window topped by the power of two nearest max|x| (ties up), kept inside float32."""
+        if not self.adaptive:
+            return self
+        top = _finite_absmax(x)
+        if top == 0.0:
+            max_exp = 0
+        else:
+            mant, e = math.frexp(top)  # top = mant * 2**e, mant in [0.5, 1)
+            max_exp = e if mant >= 0.75 else e - 1
+        max_exp = min(max(max_exp, self.min_max_exp(self.bits_)), _F32_MAX_EXP)
+        return PowerOfTwo(self.bits_, max_exp)
+
+    def __str__(self) -> str:
+        if self.max_exp is None:
+            return f"pow2<{self.bits_}>"
+        return f"pow2<{self.bits_},{self.max_exp}>"
+
+
+# ---------------------------------------------------------------------------------------- binary
+@dataclass(frozen=True, repr=False)
+class Binary(Format):
+    """+-scale: sign(x) with 0 mapped to +1, times 1, a fixed scale, or mean|x| per tensor."""
+
+    scale: float | Literal["mean"] | None = None
+    kind: ClassVar[str] = "binary"
+
+    def __post_init__(self) -> None:
+        s = self.scale
+        if s is None or s == "mean":
+            return
+        _require(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s >= 0,
+            f"binary<{s}>: scale must be None, 'mean' or a finite number >= 0, got {s!r}",
+        )
+        object.__setattr__(self, "scale", float(s))
+
+    @property
+    def bits(self) -> int:
+        return 1
+
+    @property
+    def adaptive(self) -> bool:
+        return self.scale == "mean"
+
+    @property
+    def magnitude(self) -> float:
+        """The value of a +1 code."""
+        self._static_or_raise("magnitude")
+        return 1.0 if self.scale is None else float(self.scale)  # type: ignore[arg-type]
+
+    @property
+    def max_value(self) -> float:
+        return self.magnitude
+
+    @property
+    def min_positive(self) -> float:
+        return self.magnitude
+
+    @property
+    def step(self) -> float:
+        return 2 * self.magnitude
+
+    @property
+    def num_values(self) -> int:
+        return 2 if self.scale != 0.0 else 1
+
+    def _enumerate(self) -> list[float]:
+        return [-self.magnitude, self.magnitude]
+
+    def resolve(self, x: torch.Tensor) -> Binary:
+        """Binary scaled by the mean absolute value of the finite elements of x."""
+        if not self.adaptive:
+            return self
+        finite = x if bool(torch.isfinite(x).all()) else x[torch.isfinite(x)]
+        mean = float(torch.linalg.vector_norm(finite.double(), 1)) / max(finite.numel(), 1)
+        return Binary(float(torch.tensor(mean, dtype=torch.float32)))
+
+    def __str__(self) -> str:
+        if self.scale is None:
+            return "binary"
+        return f"binary<{self.scale if self.scale == 'mean' else repr(float(self.scale))}>"
+
+
+# --------------------------------------------------------------------------------------- float32
+@dataclass(frozen=True, repr=False)
+class Float32(Format):
+    """IEEE float32: quantizing a float32 tensor is the identity."""
+
+    kind: ClassVar[str] = "float32"
+
+    @property
+    def bits(self) -> int:
+        return 32
+
+    @property
+    def max_value(self) -> float:
+        return float(torch.finfo(torch.float32).max)
+
+    @property
+    def min_positive(self) -> float:
+        return math.ldexp(1.0, _F32_MIN_SUBNORMAL_EXP)
+
+    @property
+    def num_values(self) -> int:
+        return 2 * (2**31 - 2**23) - 1
+
+    def _enumerate(self) -> list[float]:  # pragma: no cover - guarded by num_values
+        raise AssertionError("float32 is never enumerated")
+
+    def __str__(self) -> str:
+        return "float32"
+
+
+def _finite_absmax(x: torch.Tensor) -> float:
+    """Largest finite |x| (0.0 for an empty or all-non-finite tensor)."""
+    if x.numel() == 0:
+        return 0.0
+    lo, hi = torch.aminmax(x.detach())
+    top = max(abs(float(lo)), abs(float(hi)))
+    if math.isfinite(top):
+        return top
+    finite = x.detach()[torch.isfinite(x.detach())]
+    return float(finite.abs().max()) if finite.numel() else 0.0
+
+
+# --------------------------------------------------------------------------------------- parsing
+ALIASES: dict[str, str] = {
+    "fp32": "float32",
+    "fp16": "float<5,10>",
+    "half": "float<5,10>",
+    "bf16": "float<8,7>",
+    "bfloat16": "float<8,7>",
+    "e5m2": "float<5,2>",
+    "e4m3fn": "float<4,3,special=fn>",
+    "int4": "fixed<4,0>",
+    "int8": "fixed<8,0>",
+    "int16": "fixed<16,0>",
+    "int32": "fixed<32,0>",
+    "uint4": "ufixed<4,0>",
+    "uint8": "ufixed<8,0>",
+    "uint16": "ufixed<16,0>",
+}
+_FAMILIES = ("fixed", "ufixed", "float", "pow2", "binary", "float32")
+_FORMAT_RE = re.compile(r"^([a-z0-9_]+)(?:<(.*)>)?$")
+_BOOL = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+_GRAMMAR = (
+    "float32 | fixed<B,F|auto> | ufixed<B,F|auto> | float<E,M[,bias]> | pow2<B[,max_exp]> | "
+    "binary | binary<mean|scale>, or an alias: " + ", ".join(sorted(ALIASES))
+)
+
+
+def _split_args(text: str, args: str) -> tuple[list[str], dict[str, str]]:
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    for part in (a for a in args.split(",")):
+        if not part:
+            raise ValueError(f"format {text!r}: empty argument; expected {_GRAMMAR}")
+        if "=" in part:
+            key, value = part.split("=", 1)
+            options[key] = value
+        elif options:
+            raise ValueError(f"format {text!r}: positional argument {part!r} after key=value options")
+        else:
+            positional.append(part)
+    return positional, options
+
+
+def _parse_int(text: str, what: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"format {text!r}: {what} must be an integer, got {value!r}") from None
+
+
+def _take(text: str, options: dict[str, str], key: str, allowed: dict[str, object]) -> object:
+    if key not in options:
+        return None
+    value = options.pop(key)
+    if value not in allowed:
+        raise ValueError(
+            f"format {text!r}: {key}={value!r} is not allowed; use one of {', '.join(allowed)}"
+        )
+    return allowed[value]
+
+
+def _no_leftovers(text: str, options: dict[str, str], known: list[str]) -> None:
+    if options:
+        bad = next(iter(options))
+        hint = difflib.get_close_matches(bad, known, n=1)
+        raise ValueError(
+            f"format {text!r}: unknown option {bad!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + (f"; options are {', '.join(known)}" if known else "; this format takes no options")
+        )
+
+
+def _expect_count(text: str, positional: list[str], lo: int, hi: int, usage: str) -> None:
+    if not lo <= len(positional) <= hi:
+        raise ValueError(f"format {text!r}: expected {usage}, got {len(positional)} argument(s)")
+
+
+def parse_format(text: str) -> Format:
+    """Parse a format string (see DESIGN.md); `str(parse_format(s))` gives the canonical form."""
+    if isinstance(text, Format):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"a format must be a string or a Format, got {type(text).__name__}")
+    norm = re.sub(r"\s+", "", text).lower()
+    norm = ALIASES.get(norm, norm)
+    match = _FORMAT_RE.match(norm)
+    if not match:
+        raise ValueError(f"cannot parse format {text!r}; expected {_GRAMMAR}")
+    family, args = match.group(1), match.group(2)
+    if family not in _FAMILIES:
+        known = list(_FAMILIES) + list(ALIASES)
+        hint = difflib.get_close_matches(family, known, n=1, cutoff=0.5)
+        raise ValueError(
+            f"unknown format name {family!r} in {text!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; expected {_GRAMMAR}"
+        )
+    positional, options = _split_args(text, args) if args is not None else ([], {})
+
+    if family == "float32":
+        _expect_count(text, positional, 0, 0, "no arguments")
+        _no_leftovers(text, options, [])
+        return Float32()
+    if family in ("fixed", "ufixed"):
+        _expect_count(text, positional, 2, 2, f"{family}<B,F> or {family}<B,auto>")
+        bits = _parse_int(text, "bits", positional[0])
+        frac: int | Literal["auto"] = (
+            "auto" if positional[1] == "auto" else _parse_int(text, "frac", positional[1])
+        )
+        overflow = _take(text, options, "overflow", {"saturate": "saturate", "wrap": "wrap"})
+        _no_leftovers(text, options, ["overflow"])
+        return FixedPoint(bits, frac, signed=family == "fixed", overflow=overflow or "saturate")  # type: ignore[arg-type]
+    if family == "float":
+        _expect_count(text, positional, 2, 3, "float<E,M> or float<E,M,bias>")
+        exp = _parse_int(text, "exponent bits", positional[0])
+        man = _parse_int(text, "mantissa bits", positional[1])
+        bias = _parse_int(text, "bias", positional[2]) if len(positional) == 3 else None
+        if "bias" in options:
+            bias = _parse_int(text, "bias", options.pop("bias"))
+        special = _take(text, options, "special", {"ieee": "ieee", "fn": "fn", "none": "none"})
+        subnormals = _take(text, options, "subnormals", _BOOL)
+        overflow = _take(text, options, "overflow", {"saturate": "saturate", "inf": "inf"})
+        _no_leftovers(text, options, ["bias", "special", "subnormals", "overflow"])
+        return MiniFloat(
+            exp,
+            man,
+            bias,
+            subnormals=True if subnormals is None else bool(subnormals),
+            special=special or "ieee",  # type: ignore[arg-type]
+            overflow=overflow or "saturate",  # type: ignore[arg-type]
+        )
+    if family == "pow2":
+        _expect_count(text, positional, 1, 2, "pow2<B> or pow2<B,max_exp>")
+        _no_leftovers(text, options, [])
+        bits = _parse_int(text, "bits", positional[0])
+        max_exp = _parse_int(text, "max_exp", positional[1]) if len(positional) == 2 else None
+        return PowerOfTwo(bits, max_exp)
+    # binary
+    _expect_count(text, positional, 0, 1, "binary, binary<mean> or binary<scale>")
+    _no_leftovers(text, options, [])
+    if not positional:
+        return Binary()
+    if positional[0] == "mean":
+        return Binary("mean")
+    try:
+        scale = float(positional[0])
+    except ValueError:
+        raise ValueError(
+            f"format {text!r}: binary takes 'mean' or a number, got {positional[0]!r}"
+        ) from None
+    return Binary(scale)
+
+
+def as_format(fmt: Format | str) -> Format:
+    """A Format from a Format or a format string."""
+    return fmt if isinstance(fmt, Format) else parse_format(fmt)

@@ -1,0 +1,300 @@
+"""Round tensors onto number formats, bit-exactly and fast, with a straight-through autograd variant.
+
+Kernels are memory-bound, so each allocates only its output and works in place; per-element
+temporaries live in cached scratch buffers (see `release_scratch`). Arithmetic is exact: scaling by
+powers of two and rounding to integers never round twice, so results equal the nearest
+representable value (ties to even) as defined by `Format.values()`.
+
+Special values: NaN stays NaN in every format, including those without NaN codes (a NaN is a bug
+to surface, not a number to hide). +-inf saturate to +-max, except in floats with
+`overflow="inf"`, where they stay infinite, and in wrapping fixed point, where they become NaN
+(infinity has no two's complement residue).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import threading
+from typing import Literal
+
+import torch
+
+from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format
+
+__all__ = ["quantize", "quantize_ste", "ROUNDING_MODES", "Rounding", "release_scratch"]
+
+Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
+ROUNDING_MODES: tuple[str, ...] = ("nearest", "stochastic", "floor", "toward_zero")
+
+
+# --------------------------------------------------------------------------------------- scratch
+_local = threading.local()
+
+
+def _scratch(like: torch.Tensor, dtype: torch.dtype, slot: int) -> torch.Tensor:
+    """A reusable uninitialized buffer shaped like `like` (fresh pages cost ~5 in-place passes)."""
+    cache: dict = _local.__dict__.setdefault("buffers", {})
+    key = (like.device, dtype, slot)
+    buf = cache.get(key)
+    n = like.numel()
+    if buf is None or buf.numel() < n:
+        buf = torch.empty(n, dtype=dtype, device=like.device)
+        cache[key] = buf
+    return buf[:n].view(like.shape)
+
+
+def release_scratch() -> None:
+    """Free this thread's cached scratch buffers (they grow to the largest tensor quantized)."""
+    _local.__dict__.pop("buffers", None)
+
+
+# ------------------------------------------------------------------------------ rounding helpers
+def _check_rounding(rounding: str) -> None:
+    if rounding not in ROUNDING_MODES:
+        hint = difflib.get_close_matches(str(rounding), ROUNDING_MODES, n=1)
+        raise ValueError(
+            f"unknown rounding mode {rounding!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; allowed: {', '.join(ROUNDING_MODES)}"
+        )
+
+
+_BITS = {
+    # float dtype -> (same-width int dtype, stored mantissa bits, exponent bias, exponent mask)
+    torch.float32: (torch.int32, 23, 127, 0x7F800000),
+    torch.float64: (torch.int64, 52, 1023, 0x7FF0000000000000),
+}
+
+
+def _uniform_(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Uniform numbers in [0, 1), multiples of 2**-23 (float32) or 2**-52 (float64), in scratch."""
+    int_dtype, mant, bias, _ = _BITS[like.dtype]
+    bits = _scratch(like, int_dtype, slot=2)
+    bits.random_(generator=generator)  # uniform over [0, 2**31) or [0, 2**63)
+    bits.bitwise_and_((1 << mant) - 1).bitwise_or_(bias << mant)  # a float in [1, 2)
+    return bits.view(like.dtype).sub_(1.0)
+
+
+def _stochastic_(t: torch.Tensor, generator: torch.Generator | None) -> None:
+    """Round t in place to trunc(t) or the next integer away from zero, P = |frac(t)|.
+
+    The comparison u < |frac| is exact, so the rounding is unbiased to within 2**-23 of a step
+    (exactly unbiased whenever |t| >= 1, where frac(t) is a multiple of 2**-23).
+    """
+    frac = torch.frac(t, out=_scratch(t, t.dtype, slot=1)).abs_()
+    u = _uniform_(t, generator)
+    t.trunc_()  # -0.0 keeps the sign of a small negative t for copysign below
+    torch.sub(frac, u, out=u).ceil_().copysign_(t)  # +-1 where u < |frac|, else +-0
+    t.add_(u)
+
+
+def _round_(t: torch.Tensor, rounding: str, generator: torch.Generator | None) -> None:
+    """Round a tensor of scaled values to integers in place."""
+    if rounding == "nearest":
+        t.round_()  # ties to even
+    elif rounding == "floor":
+        t.floor_()
+    elif rounding == "toward_zero":
+        t.trunc_()
+    else:
+        _stochastic_(t, generator)
+
+
+def _work_dtype(x: torch.Tensor, fast32: bool) -> torch.dtype:
+    """float32 when the float32 kernel is exact for this format, float64 otherwise."""
+    return torch.float32 if x.dtype == torch.float32 and fast32 else torch.float64
+
+
+# -------------------------------------------------------------------------------- fixed point
+def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> torch.Tensor:
+    f = int(fmt.frac)  # type: ignore[arg-type]
+    # Scaling by 2**f must be exact in float32: 2**+-f normal, and no underflow of x*2**f that
+    # could turn a tiny negative into -0 (only matters for f < 0 under floor/stochastic).
+    fast32 = fmt.overflow == "saturate" and -126 <= f <= 126 and (f >= 0 or rounding in ("nearest", "toward_zero"))
+    dtype = _work_dtype(x, fast32)
+    if fmt.overflow == "saturate":
+        lo, hi = (math.ldexp(_truncate(k, dtype), -f) for k in (fmt.k_min, fmt.k_max))
+        out = torch.clamp(x.to(dtype), lo, hi)
+        if f:
+            out.mul_(math.ldexp(1.0, f))
+        _round_(out, rounding, gen)
+        if f:
+            out.mul_(math.ldexp(1.0, -f))
+        return out
+    # wrap: modular arithmetic on the integer code, exact in float64 (fmod is exact)
+    out = x.to(torch.float64) * math.ldexp(1.0, f)
+    _round_(out, rounding, gen)
+    modulus = float(2**fmt.bits)
+    torch.fmod(out, modulus, out=out)  # in (-2**B, 2**B), sign of the input
+    out.sub_(modulus * (out >= fmt.k_max + 1))  # k_max + 1 and k_min are powers of two: exact
+    out.add_(modulus * (out < fmt.k_min))
+    return out.mul_(math.ldexp(1.0, -f))
+
+
+def _truncate(k: int, dtype: torch.dtype) -> int:
+    """k rounded toward zero to the significand width of `dtype` (24 or 53 bits)."""
+    drop = max(abs(k).bit_length() - _BITS[dtype][1] - 1, 0)
+    return k >> drop << drop if k >= 0 else -(-k >> drop << drop)
+
+
+# ------------------------------------------------------------------------- float-like grids
+def _quantize_float_grid(
+    x: torch.Tensor,
+    man: int,
+    emin: int,
+    max_value: float,
+    subnormals: bool,
+    inf_overflow: bool,
+    rounding: str,
+    gen,
+) -> torch.Tensor:
+    """Round onto a binary float grid: `man` mantissa bits, normals from 2**emin up to max_value.
+
+    Each element's quantum is 2**(e - man), with e = max(exponent of x, emin); below 2**emin the
+    quantum is 2**(emin - man) with subnormals, 2**emin without. x / quantum is exact, so one
+    integer rounding gives the correctly rounded result. Saturation clamps x to +-max first.
+    """
+    fast32 = emin - man >= -126  # every quantum a normal float32: the bit trick below works
+    dtype = _work_dtype(x, fast32)
+    int_dtype, mant_bits, bias, exp_mask = _BITS[dtype]
+    if inf_overflow:
+        out = x.to(dtype, copy=True)
+    else:
+        out = torch.clamp(x.to(dtype), -max_value, max_value)
+    q = _scratch(out, int_dtype, slot=0)
+    torch.bitwise_and(out.view(int_dtype), exp_mask, out=q)  # exponent field of |x|, in place
+    below = None if subnormals or man == 0 else q < ((emin + bias) << mant_bits)
+    # e = clamp(exponent, emin, largest finite): inf and NaN get a finite quantum too
+    q.clamp_(min=(emin + bias) << mant_bits, max=(2 * bias) << mant_bits)
+    q.sub_(man << mant_bits)  # the quantum 2**(e - man) as a bit pattern
+    if below is not None:
+        q.masked_fill_(below, (emin + bias) << mant_bits)
+    qf = q.view(dtype)
+    out.div_(qf)
+    _round_(out, rounding, gen)
+    out.mul_(qf)
+    if inf_overflow:
+        _overflow_to_inf_(out, x, max_value, rounding)
+    return out
+
+
+def _overflow_to_inf_(out: torch.Tensor, x: torch.Tensor, max_value: float, rounding: str) -> None:
+    """IEEE 754 overflow: nearest rounds past max to inf; directed modes as the standard says."""
+    if rounding == "nearest":
+        # Any rounded value above max is >= 2**(emax+1); scaling that up to the dtype's overflow
+        # threshold gives inf, while values <= max scale exactly and come back unchanged.
+        bias = _BITS[out.dtype][2]  # overflow threshold 2**(bias+1); largest power 2**bias
+        shift = bias + 1 - math.frexp(max_value)[1]
+        steps = [bias] * (shift // bias) + [shift % bias]
+        for k in steps:
+            out.mul_(math.ldexp(1.0, k))
+        for k in steps:
+            out.div_(math.ldexp(1.0, k))
+        return
+    keep_inf = torch.isinf(x)
+    out.clamp_(-max_value, max_value)
+    if rounding == "floor":  # round toward -inf: negative overflow goes to -inf
+        out.masked_fill_(x.to(out.dtype) < -max_value, -math.inf)
+    out.copy_(torch.where(keep_inf, x.to(out.dtype), out))
+
+
+# ----------------------------------------------------------------------------------- binary
+def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen) -> torch.Tensor:
+    if rounding in ("floor", "toward_zero"):
+        raise ValueError(f"{fmt}: rounding {rounding!r} is undefined for binary; use 'nearest' or 'stochastic'")
+    s = fmt.magnitude
+    dtype = x.dtype if x.dtype in _BITS else torch.float32
+    if rounding == "nearest" or s == 0.0:
+        out = torch.sign(x.to(dtype))  # -1, +-0, +1 or NaN
+        out.add_(0.5).sign_()  # zero -> +1
+        return out.mul_(s) if s != 1.0 else out
+    # stochastic: P(+s) = (x + s) / 2s on [-s, s] (BinaryConnect's stochastic binarization)
+    out = torch.clamp(x.to(dtype), -s, s)
+    out.add_(s).div_(2 * s)
+    _stochastic_(out, gen)
+    return out.mul_(2 * s).sub_(s)
+
+
+# ------------------------------------------------------------------------------------ dispatch
+def quantize(
+    x: torch.Tensor,
+    fmt: Format | str,
+    rounding: Rounding = "nearest",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Round every element of `x` onto `fmt`; returns a new tensor of the same shape.
+
+    float32 and float64 inputs keep their dtype; other inputs are computed and returned as
+    float32. For `Float32` a float32 input is returned as is (no copy). `rounding` is "nearest"
+    (ties to even), "stochastic" (unbiased, to one of the two neighbours; seed it with
+    `generator`), "floor" or "toward_zero". No gradient flows: see `quantize_ste`.
+    """
+    fmt = as_format(fmt)
+    _check_rounding(rounding)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"quantize expects a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in _BITS:
+        x = x.to(torch.float32)
+    fmt = fmt.resolve(x)
+    with torch.no_grad():
+        if isinstance(fmt, Float32):
+            if x.dtype == torch.float32:
+                return x
+            return _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, generator).to(x.dtype)
+        if isinstance(fmt, FixedPoint):
+            out = _quantize_fixed(x, fmt, rounding, generator)
+        elif isinstance(fmt, MiniFloat):
+            out = _quantize_float_grid(
+                x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, generator
+            )
+        elif isinstance(fmt, PowerOfTwo):
+            out = _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, generator)
+        elif isinstance(fmt, Binary):
+            out = _quantize_binary(x, fmt, rounding, generator)
+        else:
+            raise ValueError(f"quantize does not know format type {type(fmt).__name__}")
+    return out.to(x.dtype)
+
+
+def representable_range(fmt: Format) -> tuple[float, float]:
+    """The interval inside which `quantize_ste` passes gradients (a static format's range)."""
+    if isinstance(fmt, Float32):
+        return -math.inf, math.inf
+    return fmt.min_value, fmt.max_value
+
+
+class _QuantizeSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, fmt, rounding, generator):  # type: ignore[override]
+        static = fmt.resolve(x)
+        lo, hi = representable_range(static)
+        if math.isfinite(lo) or math.isfinite(hi):
+            ctx.save_for_backward((x >= lo) & (x <= hi))
+        else:
+            ctx.save_for_backward(None)
+        return quantize(x, static, rounding, generator)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        if inside is None:
+            return grad, None, None, None
+        return grad * inside, None, None, None
+
+
+def quantize_ste(
+    x: torch.Tensor,
+    fmt: Format | str,
+    rounding: Rounding = "nearest",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """`quantize` with a straight-through gradient: 1 where min_value <= x <= max_value, else 0.
+
+    Inside the range rounding is treated as the identity (the straight-through estimator of
+    Bengio et al., used by BinaryConnect and QAT); outside it the output is saturated and does
+    not depend on x, so the gradient is blocked, which also stops weights drifting far out.
+    """
+    fmt = as_format(fmt)
+    _check_rounding(rounding)
+    return _QuantizeSTE.apply(x, fmt, rounding, generator)
