@@ -319,15 +319,15 @@ class MiniFloat(Format):
             f"normal numbers; use more exponent bits",
         )
         _require(
+            self.emax <= _F32_MAX_EXP,
+            f"{name}: largest exponent 2**{self.emax} is beyond float32's 2**127 (bias {self.bias}"
+            f" with {self.exp} exponent bits); quantscope emulates formats inside float32 "
+            f"tensors: use at most 8 exponent bits or a bias >= {self.emax_field - _F32_MAX_EXP}",
+        )
+        _require(
             self.emin >= _F32_MIN_NORMAL_EXP,
             f"{name}: bias {self.bias} puts the smallest normal at 2**{self.emin}, below float32's "
             f"2**-126; use bias <= 127",
-        )
-        _require(
-            self.emax <= _F32_MAX_EXP,
-            f"{name}: largest exponent 2**{self.emax} is beyond float32's 2**127 (bias {self.bias}"
-            f" with {self.exp} exponent bits); use at most 8 exponent bits or a larger bias "
-            f"(>= {self.emax_field - _F32_MAX_EXP})",
         )
         _require(
             not self.subnormals or self.emin - self.man >= _F32_MIN_SUBNORMAL_EXP,

@@ -155,7 +155,10 @@ def _quantize_float_grid(
     quantum is 2**(emin - man) with subnormals, 2**emin without. x / quantum is exact, so one
     integer rounding gives the correctly rounded result. Saturation clamps x to +-max first.
     """
-    fast32 = emin - man >= -126  # every quantum a normal float32: the bit trick below works
+    # float32 is exact when every quantum is a normal float32 (the bit trick below) and, for
+    # floor/stochastic, when x / quantum cannot underflow (a tiny negative must not become -0).
+    below_quantum = emin - man if subnormals else emin
+    fast32 = emin - man >= -126 and (below_quantum <= 0 or rounding in ("nearest", "toward_zero"))
     dtype = _work_dtype(x, fast32)
     int_dtype, mant_bits, bias, exp_mask = _BITS[dtype]
     if inf_overflow:
@@ -206,8 +209,10 @@ def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen) -> torch.
     s = fmt.magnitude
     dtype = x.dtype if x.dtype in _BITS else torch.float32
     if rounding == "nearest" or s == 0.0:
-        out = torch.sign(x.to(dtype))  # -1, +-0, +1 or NaN
+        x = x.to(dtype)
+        out = torch.sign(x)  # -1, +-0 or +1 (NaN gives 0)
         out.add_(0.5).sign_()  # zero -> +1
+        out.masked_fill_(torch.isnan(x), math.nan)
         return out.mul_(s) if s != 1.0 else out
     # stochastic: P(+s) = (x + s) / 2s on [-s, s] (BinaryConnect's stochastic binarization)
     out = torch.clamp(x.to(dtype), -s, s)
