@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import torch
@@ -67,26 +68,53 @@ _BITS = {
 }
 
 
+_RANDOM_CHUNK = 1 << 20
+_pool: ThreadPoolExecutor | None = None
+
+
+def _random_bits_(bits: torch.Tensor, generator: torch.Generator | None) -> None:
+    """Fill an int tensor with uniform non-negative integers, in parallel on CPU.
+
+    PyTorch's CPU generator (MT19937) is serial, so large tensors are cut into fixed chunks of
+    2**20 elements, each filled by its own generator seeded from one draw of `generator`. The
+    result depends only on the generator's state, never on the number of threads.
+    """
+    flat = bits.view(-1)
+    if flat.device.type != "cpu" or flat.numel() <= _RANDOM_CHUNK:
+        flat.random_(generator=generator)
+        return
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1), thread_name_prefix="quantscope-rng")
+    base = int(torch.randint(0, 2**62, (1,), generator=generator))
+    chunks = flat.split(_RANDOM_CHUNK)
+
+    def fill(i: int) -> None:
+        chunks[i].random_(generator=torch.Generator().manual_seed(base + i))
+
+    list(_pool.map(fill, range(len(chunks))))
+
+
 def _uniform_(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Uniform numbers in [0, 1), multiples of 2**-23 (float32) or 2**-52 (float64), in scratch."""
     int_dtype, mant, bias, _ = _BITS[like.dtype]
     bits = _scratch(like, int_dtype, slot=2)
-    bits.random_(generator=generator)  # uniform over [0, 2**31) or [0, 2**63)
+    _random_bits_(bits, generator)  # uniform over [0, 2**31) or [0, 2**63)
     bits.bitwise_and_((1 << mant) - 1).bitwise_or_(bias << mant)  # a float in [1, 2)
     return bits.view(like.dtype).sub_(1.0)
 
 
 def _stochastic_(t: torch.Tensor, generator: torch.Generator | None) -> None:
-    """Round t in place to trunc(t) or the next integer away from zero, P = |frac(t)|.
+    """Round t in place to floor(t) or floor(t) + 1, the latter with probability t - floor(t).
 
-    The comparison u < |frac| is exact, so the rounding is unbiased to within 2**-23 of a step
-    (exactly unbiased whenever |t| >= 1, where frac(t) is a multiple of 2**-23).
+    The comparison behind ceil(d - u) is exact, so the rounding is unbiased to within 2**-23 of a
+    step, and exactly unbiased when |t| >= 1 (there t - floor(t) is an exact multiple of 2**-23).
     """
-    frac = torch.frac(t, out=_scratch(t, t.dtype, slot=1)).abs_()
     u = _uniform_(t, generator)
-    t.trunc_()  # -0.0 keeps the sign of a small negative t for copysign below
-    torch.sub(frac, u, out=u).ceil_().copysign_(t)  # +-1 where u < |frac|, else +-0
-    t.add_(u)
+    low = torch.floor(t, out=_scratch(t, t.dtype, slot=1))
+    t.sub_(low)  # the fraction d in [0, 1)
+    torch.sub(t, u, out=u).ceil_()  # 1 where u < d, else 0
+    torch.add(low, u, out=t)
 
 
 def _round_(t: torch.Tensor, rounding: str, generator: torch.Generator | None) -> None:
