@@ -161,3 +161,22 @@ def test_unknown_rounding_mode_suggests_the_closest():
     with pytest.raises(ValueError, match=r"unknown rounding mode 'nearst' \(did you mean 'nearest'\?\); allowed: nearest, stochastic, floor, toward_zero"):
         quantize(torch.zeros(3), "fixed<8,4>", "nearst")  # type: ignore[arg-type]
     assert ROUNDING_MODES == ("nearest", "stochastic", "floor", "toward_zero")
+
+
+@pytest.mark.parametrize("fmt", ["fixed<8,4>", "fixed<6,2,overflow=wrap>", "float<4,3>", "float<5,10,overflow=inf>", "bf16", "pow2<6>", "binary<mean>"])
+@pytest.mark.parametrize("rounding", ["nearest", "floor", "stochastic"])
+def test_out_and_in_place_give_the_same_result(fmt, rounding):
+    if fmt.startswith("binary") and rounding == "floor":
+        pytest.skip("binary has no floor rounding (tested in test_binary_maps_zero_to_plus_one...)")
+    x = torch.randn(3000) * 10
+    x[:3] = torch.tensor([float("inf"), -float("inf"), float("nan")])
+    want = quantize(x, fmt, rounding, generator=torch.Generator().manual_seed(3))
+    out = torch.empty_like(x)
+    assert quantize(x, fmt, rounding, generator=torch.Generator().manual_seed(3), out=out) is out
+    same = torch.equal(out, want) or bool(((out == want) | (out.isnan() & want.isnan())).all())
+    assert same
+    y = x.clone()
+    assert quantize(y, fmt, rounding, generator=torch.Generator().manual_seed(3), out=y) is y
+    assert bool(((y == want) | (y.isnan() & want.isnan())).all())
+    with pytest.raises(ValueError, match="out must have"):
+        quantize(x, fmt, out=torch.empty(3))

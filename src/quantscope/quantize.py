@@ -135,7 +135,15 @@ def _work_dtype(x: torch.Tensor, fast32: bool) -> torch.dtype:
 
 
 # -------------------------------------------------------------------------------- fixed point
-def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> torch.Tensor:
+def _clamp(x: torch.Tensor, lo: float, hi: float, dtype: torch.dtype, out: torch.Tensor | None) -> torch.Tensor:
+    """clamp(x) in `dtype`, written into `out` when it has that dtype (out may be x itself)."""
+    src = x.to(dtype)
+    if out is not None and out.dtype == dtype:
+        return torch.clamp(src, lo, hi, out=out)
+    return torch.clamp(src, lo, hi)
+
+
+def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
     f = int(fmt.frac)  # type: ignore[arg-type]
     # Scaling by 2**f must be exact in float32: 2**+-f normal, and no underflow of x*2**f that
     # could turn a tiny negative into -0 (only matters for f < 0 under floor/stochastic).
@@ -143,7 +151,7 @@ def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> tor
     dtype = _work_dtype(x, fast32)
     if fmt.overflow == "saturate":
         lo, hi = (math.ldexp(_truncate(k, dtype), -f) for k in (fmt.k_min, fmt.k_max))
-        out = torch.clamp(x.to(dtype), lo, hi)
+        out = _clamp(x, lo, hi, dtype, out)
         if f:
             out.mul_(math.ldexp(1.0, f))
         _round_(out, rounding, gen)
@@ -151,7 +159,7 @@ def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> tor
             out.mul_(math.ldexp(1.0, -f))
         return out
     # wrap: modular arithmetic on the integer code, exact in float64 (fmod is exact)
-    out = x.to(torch.float64) * math.ldexp(1.0, f)
+    out = x.to(torch.float64) * math.ldexp(1.0, f)  # a new float64 tensor (never `out`)
     _round_(out, rounding, gen)
     modulus = float(2**fmt.bits)
     torch.fmod(out, modulus, out=out)  # in (-2**B, 2**B), sign of the input
@@ -176,6 +184,7 @@ def _quantize_float_grid(
     inf_overflow: bool,
     rounding: str,
     gen,
+    out: torch.Tensor | None,
 ) -> torch.Tensor:
     """Round onto a binary float grid: `man` mantissa bits, normals from 2**emin up to max_value.
 
@@ -189,10 +198,11 @@ def _quantize_float_grid(
     fast32 = emin - man >= -126 and (below_quantum <= 0 or rounding in ("nearest", "toward_zero"))
     dtype = _work_dtype(x, fast32)
     int_dtype, mant_bits, bias, exp_mask = _BITS[dtype]
-    if inf_overflow:
-        out = x.to(dtype, copy=True)
-    else:
-        out = torch.clamp(x.to(dtype), -max_value, max_value)
+    directed_inf = None
+    if inf_overflow and rounding != "nearest":  # masks from x before out (maybe x) changes
+        negative_overflow = x < -max_value if rounding == "floor" else None
+        directed_inf = (torch.isinf(x), negative_overflow, x.to(dtype, copy=True))
+    out = _clamp(x, -math.inf if inf_overflow else -max_value, math.inf if inf_overflow else max_value, dtype, out)
     q = _scratch(out, int_dtype, slot=0)
     torch.bitwise_and(out.view(int_dtype), exp_mask, out=q)  # exponent field of |x|, in place
     below = None if subnormals or man == 0 else q < ((emin + bias) << mant_bits)
@@ -206,13 +216,17 @@ def _quantize_float_grid(
     _round_(out, rounding, gen)
     out.mul_(qf)
     if inf_overflow:
-        _overflow_to_inf_(out, x, max_value, rounding)
+        _overflow_to_inf_(out, max_value, directed_inf)
     return out
 
 
-def _overflow_to_inf_(out: torch.Tensor, x: torch.Tensor, max_value: float, rounding: str) -> None:
-    """IEEE 754 overflow: nearest rounds past max to inf; directed modes as the standard says."""
-    if rounding == "nearest":
+def _overflow_to_inf_(out: torch.Tensor, max_value: float, directed: tuple | None) -> None:
+    """IEEE 754 overflow: nearest rounds past max to inf; directed modes as the standard says.
+
+    `directed` is None for nearest, else (x is inf, x < -max for floor or None, x) taken
+    before rounding.
+    """
+    if directed is None:
         # Any rounded value above max is >= 2**(emax+1); scaling that up to the dtype's overflow
         # threshold gives inf, while values <= max scale exactly and come back unchanged.
         bias = _BITS[out.dtype][2]  # overflow threshold 2**(bias+1); largest power 2**bias
@@ -223,27 +237,28 @@ def _overflow_to_inf_(out: torch.Tensor, x: torch.Tensor, max_value: float, roun
         for k in steps:
             out.div_(math.ldexp(1.0, k))
         return
-    keep_inf = torch.isinf(x)
+    keep_inf, negative_overflow, x = directed
     out.clamp_(-max_value, max_value)
-    if rounding == "floor":  # round toward -inf: negative overflow goes to -inf
-        out.masked_fill_(x.to(out.dtype) < -max_value, -math.inf)
-    out.copy_(torch.where(keep_inf, x.to(out.dtype), out))
+    if negative_overflow is not None:  # floor rounds toward -inf: negative overflow is -inf
+        out.masked_fill_(negative_overflow, -math.inf)
+    out.copy_(torch.where(keep_inf, x, out))
 
 
 # ----------------------------------------------------------------------------------- binary
-def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen) -> torch.Tensor:
+def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
     if rounding in ("floor", "toward_zero"):
         raise ValueError(f"{fmt}: rounding {rounding!r} is undefined for binary; use 'nearest' or 'stochastic'")
     s = fmt.magnitude
     dtype = x.dtype if x.dtype in _BITS else torch.float32
     if rounding == "nearest" or s == 0.0:
         x = x.to(dtype)
-        out = torch.sign(x)  # -1, +-0 or +1 (NaN gives 0)
-        out.add_(0.5).sign_()  # zero -> +1
-        out.masked_fill_(torch.isnan(x), math.nan)
+        nan = torch.isnan(x)
+        out = torch.sign(x, out=out) if out is not None and out.dtype == dtype else torch.sign(x)
+        out.add_(0.5).sign_()  # -1, +-0 (zero; NaN gives 0 too) or +1 -> -1 or +1
+        out.masked_fill_(nan, math.nan)
         return out.mul_(s) if s != 1.0 else out
     # stochastic: P(+s) = (x + s) / 2s on [-s, s] (BinaryConnect's stochastic binarization)
-    out = torch.clamp(x.to(dtype), -s, s)
+    out = _clamp(x, -s, s, dtype, out)
     out.add_(s).div_(2 * s)
     _stochastic_(out, gen)
     return out.mul_(2 * s).sub_(s)
@@ -255,13 +270,15 @@ def quantize(
     fmt: Format | str,
     rounding: Rounding = "nearest",
     generator: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Round every element of `x` onto `fmt`; returns a new tensor of the same shape.
+    """Round every element of `x` onto `fmt`; returns a new tensor of the same shape, or `out`.
 
     float32 and float64 inputs keep their dtype; other inputs are computed and returned as
     float32. For `Float32` a float32 input is returned as is (no copy). `rounding` is "nearest"
     (ties to even), "stochastic" (unbiased, to one of the two neighbours; seed it with
-    `generator`), "floor" or "toward_zero". No gradient flows: see `quantize_ste`.
+    `generator`), "floor" or "toward_zero". `out` (which may be `x` itself, for rounding in place)
+    receives the result without a new allocation. No gradient flows: see `quantize_ste`.
     """
     fmt = as_format(fmt)
     _check_rounding(rounding)
@@ -269,25 +286,33 @@ def quantize(
         raise ValueError(f"quantize expects a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in _BITS:
         x = x.to(torch.float32)
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
+        raise ValueError(f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, "
+                         f"got {tuple(out.shape)} and {out.dtype}")
     fmt = fmt.resolve(x)
     with torch.no_grad():
         if isinstance(fmt, Float32):
             if x.dtype == torch.float32:
-                return x
-            return _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, generator).to(x.dtype)
-        if isinstance(fmt, FixedPoint):
-            out = _quantize_fixed(x, fmt, rounding, generator)
+                result = x
+            else:
+                result = _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, generator, out)
+        elif isinstance(fmt, FixedPoint):
+            result = _quantize_fixed(x, fmt, rounding, generator, out)
         elif isinstance(fmt, MiniFloat):
-            out = _quantize_float_grid(
-                x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, generator
+            result = _quantize_float_grid(
+                x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, generator, out
             )
         elif isinstance(fmt, PowerOfTwo):
-            out = _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, generator)
+            result = _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, generator, out)
         elif isinstance(fmt, Binary):
-            out = _quantize_binary(x, fmt, rounding, generator)
+            result = _quantize_binary(x, fmt, rounding, generator, out)
         else:
             raise ValueError(f"quantize does not know format type {type(fmt).__name__}")
-    return out.to(x.dtype)
+        if out is None:
+            return result.to(x.dtype)
+        if result is not out:
+            out.copy_(result)
+    return out
 
 
 def representable_range(fmt: Format) -> tuple[float, float]:
