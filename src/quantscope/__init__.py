@@ -2,11 +2,25 @@
 
 from .formats import ALIASES, Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format, parse_format
 from .quantize import ROUNDING_MODES, quantize, quantize_ste, release_scratch
+from .plan import LayerPrecision, PrecisionPlan
+from .emulate import LayerInfo, LayerStats, emulate, fold_batchnorm, layers, observe
+from .arith import trace_accumulation
+from . import arith
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALIASES",
+    "LayerInfo",
+    "LayerPrecision",
+    "LayerStats",
+    "PrecisionPlan",
+    "arith",
+    "emulate",
+    "fold_batchnorm",
+    "layers",
+    "observe",
+    "trace_accumulation",
     "Binary",
     "FixedPoint",
     "Float32",

@@ -1,0 +1,229 @@
+"""Precision plans: which format each layer's weights, bias, data and accumulator use.
+
+A plan is a default `LayerPrecision` plus ordered overrides keyed by module name or glob pattern
+(`fnmatch` syntax: `features.*`, `fc?`). An override may set only some fields; the rest come from
+the default and earlier overrides, and later overrides win. Plans are values: equal when their
+contents are, hashable, and saved to / loaded from YAML or JSON.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .formats import Float32, Format, as_format
+
+__all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS"]
+
+FIELDS = ("weights", "bias", "data", "accumulator")
+
+
+def _opt_format(value: Format | str | None, what: str) -> Format | None:
+    if value is None:
+        return None
+    try:
+        return as_format(value)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
+
+
+@dataclass(frozen=True)
+class LayerPrecision:
+    """Formats for one layer.
+
+    `weights` and `bias` quantize the stored parameters (`bias=None`: same format as the weights);
+    `data` quantizes every tensor flowing into the layer; `accumulator`, when set, makes the layer
+    round every product and every partial sum in that format (None: exact float32 arithmetic).
+    """
+
+    weights: Format = field(default_factory=Float32)
+    bias: Format | None = None
+    data: Format = field(default_factory=Float32)
+    accumulator: Format | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", _opt_format(self.weights, "weights") or Float32())
+        object.__setattr__(self, "bias", _opt_format(self.bias, "bias"))
+        object.__setattr__(self, "data", _opt_format(self.data, "data") or Float32())
+        object.__setattr__(self, "accumulator", _opt_format(self.accumulator, "accumulator"))
+
+    @property
+    def bias_format(self) -> Format:
+        """The bias format in effect (the weights' when `bias` is None)."""
+        return self.bias if self.bias is not None else self.weights
+
+    @property
+    def is_float32(self) -> bool:
+        """True when the layer runs exactly as the float model."""
+        return (
+            isinstance(self.weights, Float32)
+            and isinstance(self.bias_format, Float32)
+            and isinstance(self.data, Float32)
+            and self.accumulator is None
+        )
+
+    def to_dict(self) -> dict[str, str | None]:
+        """Field -> format string (None for unset bias/accumulator)."""
+        return {name: None if getattr(self, name) is None else str(getattr(self, name)) for name in FIELDS}
+
+    def __str__(self) -> str:
+        parts = [f"weights={self.weights}", f"data={self.data}"]
+        if self.bias is not None:
+            parts.insert(1, f"bias={self.bias}")
+        if self.accumulator is not None:
+            parts.append(f"accumulator={self.accumulator}")
+        return ", ".join(parts)
+
+
+def _partial(values: Mapping[str, Any], where: str) -> tuple[tuple[str, Format | None], ...]:
+    """Validated (field, format) pairs of a partial override."""
+    out = []
+    for key, value in values.items():
+        if key not in FIELDS:
+            hint = difflib.get_close_matches(str(key), FIELDS, n=1)
+            raise ValueError(
+                f"{where}: unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; fields are {', '.join(FIELDS)}"
+            )
+        fmt = _opt_format(value, f"{where}.{key}")
+        if fmt is None and key in ("weights", "data"):
+            raise ValueError(f"{where}.{key}: must be a format, got None")
+        out.append((key, fmt))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """A default layer precision plus per-layer overrides by module name or glob pattern."""
+
+    default: LayerPrecision = field(default_factory=LayerPrecision)
+    overrides: tuple[tuple[str, tuple[tuple[str, Format | None], ...]], ...] = ()
+
+    def __init__(
+        self,
+        default: LayerPrecision | Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Mapping[str, Any] | LayerPrecision]
+        | Iterable[tuple[str, Any]]
+        | None = None,
+    ) -> None:
+        if default is None:
+            default = LayerPrecision()
+        elif not isinstance(default, LayerPrecision):
+            default = LayerPrecision(**dict(_partial(default, "default")))
+        items = overrides.items() if isinstance(overrides, Mapping) else (overrides or ())
+        normalized = []
+        for pattern, values in items:
+            if not isinstance(pattern, str) or not pattern:
+                raise ValueError(f"override keys must be layer names or glob patterns, got {pattern!r}")
+            if isinstance(values, LayerPrecision):
+                values = {k: getattr(values, k) for k in FIELDS}
+            elif isinstance(values, tuple):
+                values = dict(values)
+            normalized.append((pattern, _partial(values, f"overrides[{pattern!r}]")))
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "overrides", tuple(normalized))
+
+    @classmethod
+    def uniform(
+        cls,
+        weights: Format | str = "float32",
+        data: Format | str = "float32",
+        bias: Format | str | None = None,
+        accumulator: Format | str | None = None,
+    ) -> PrecisionPlan:
+        """The same precision for every layer."""
+        return cls(LayerPrecision(weights=weights, bias=bias, data=data, accumulator=accumulator))  # type: ignore[arg-type]
+
+    def with_layer(self, pattern: str, **formats: Format | str | None) -> PrecisionPlan:
+        """A new plan with one more override appended (it wins over earlier ones)."""
+        return PrecisionPlan(self.default, list(self.overrides) + [(pattern, formats)])
+
+    def for_layer(self, name: str) -> LayerPrecision:
+        """The precision of the layer called `name`: default, then matching overrides in order."""
+        result = self.default
+        for pattern, values in self.overrides:
+            if fnmatch.fnmatchcase(name, pattern):
+                result = replace(result, **dict(values))
+        return result
+
+    def validate(self, layer_names: Iterable[str]) -> None:
+        """Raise if an override names no layer; the error lists the known layers."""
+        names = list(layer_names)
+        for pattern, _ in self.overrides:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                hint = difflib.get_close_matches(pattern, names, n=1)
+                raise ValueError(
+                    f"plan override {pattern!r} matches no compute layer"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    + f"; known layers: {', '.join(names) or '(none)'}"
+                )
+
+    # ------------------------------------------------------------------------- serialization
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: {'default': {...}, 'overrides': {pattern: {...}}} with format strings."""
+        return {
+            "default": {k: v for k, v in self.default.to_dict().items() if v is not None},
+            "overrides": {p: {k: None if f is None else str(f) for k, f in vals} for p, vals in self.overrides},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrecisionPlan:
+        """Inverse of `to_dict` (also accepts a bare layer-precision mapping as the default)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a plan must be a mapping with 'default' and 'overrides', got {type(data).__name__}")
+        unknown = set(data) - {"default", "overrides"}
+        if unknown and not unknown <= set(FIELDS):
+            raise ValueError(f"plan: unknown key(s) {sorted(unknown)}; expected 'default' and 'overrides'")
+        if unknown:  # a bare {weights: ..., data: ...}
+            return cls(dict(data))
+        overrides = data.get("overrides") or {}
+        if not isinstance(overrides, Mapping):
+            raise ValueError("plan: 'overrides' must map layer names or patterns to formats")
+        return cls(data.get("default") or {}, overrides)
+
+    def save(self, path: str | Path) -> None:
+        """Write the plan as YAML (.yaml/.yml) or JSON (.json), atomically."""
+        path = Path(path)
+        text = self._dump(path.suffix.lower())
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+    def _dump(self, suffix: str) -> str:
+        if suffix == ".json":
+            return json.dumps(self.to_dict(), indent=2) + "\n"
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        raise ValueError(f"plan files end in .yaml, .yml or .json, got {suffix!r}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PrecisionPlan:
+        """Read a plan written by `save` (or by hand)."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"plan file {str(path)!r} does not exist")
+        text = path.read_text()
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ValueError(f"plan files end in .yaml, .yml or .json, got {path.suffix!r}")
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+
+    def __str__(self) -> str:
+        lines = [f"default: {self.default}"]
+        for pattern, vals in self.overrides:
+            lines.append(f"{pattern}: " + ", ".join(f"{k}={v}" for k, v in vals))
+        return "\n".join(lines)
+

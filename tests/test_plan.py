@@ -1,0 +1,82 @@
+"""Precision plans: defaults, overrides and globs, validation, YAML/JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+import quantscope as qs
+from quantscope import FixedPoint, LayerPrecision, PrecisionPlan
+from quantscope.emulate import compute_layer_names
+from nets import LeNetStyle
+
+NAMES = ["features.0", "features.2", "fc1", "fc2"]
+
+
+def test_compute_layers_of_the_lenet_style_network():
+    assert compute_layer_names(LeNetStyle()) == NAMES
+
+
+def test_overrides_and_globs_apply_to_exactly_the_layers_they_name():
+    plan = (
+        PrecisionPlan.uniform(weights="fixed<8,6>", data="fixed<16,8>")
+        .with_layer("features.*", weights="fixed<4,3>")
+        .with_layer("fc2", data="float<4,3>", accumulator="fixed<24,12>")
+        .with_layer("fc?", bias="float32")
+    )
+    got = {n: plan.for_layer(n) for n in NAMES}
+    assert got["features.0"] == LayerPrecision("fixed<4,3>", None, "fixed<16,8>")
+    assert got["features.2"] == got["features.0"]
+    assert got["fc1"] == LayerPrecision("fixed<8,6>", "float32", "fixed<16,8>")
+    assert got["fc2"] == LayerPrecision("fixed<8,6>", "float32", "float<4,3>", "fixed<24,12>")
+    qmodel = qs.emulate(LeNetStyle(), plan)
+    for name in NAMES:
+        assert qmodel.get_submodule(name).qs_precision == got[name]
+
+
+def test_later_overrides_win_and_bias_defaults_to_weights():
+    plan = PrecisionPlan.uniform(weights="fixed<8,4>").with_layer("fc*", weights="fixed<6,4>").with_layer("fc1", weights="fixed<5,4>")
+    assert plan.for_layer("fc1").weights == FixedPoint(5, 4)
+    assert plan.for_layer("fc2").weights == FixedPoint(6, 4)
+    assert plan.for_layer("fc2").bias_format == FixedPoint(6, 4)
+
+
+def test_unknown_layer_is_an_error_listing_known_layers():
+    plan = PrecisionPlan.uniform().with_layer("fc3", weights="fixed<8,4>")
+    with pytest.raises(ValueError, match=r"'fc3' matches no compute layer \(did you mean 'fc2'\?\); known layers: features.0, features.2, fc1, fc2"):
+        qs.emulate(LeNetStyle(), plan)
+
+
+def test_bad_fields_and_formats_are_named():
+    with pytest.raises(ValueError, match=r"unknown field 'weight' \(did you mean 'weights'\?\)"):
+        PrecisionPlan({"weight": "fixed<8,4>"})
+    with pytest.raises(ValueError, match=r"overrides\['fc1'\].data: .*fixed<0,1>"):
+        PrecisionPlan(overrides={"fc1": {"data": "fixed<0,1>"}})
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_save_load_round_trip_and_equality(tmp_path, suffix):
+    plan = (
+        PrecisionPlan.uniform(weights="pow2<6>", data="fixed<16,auto>", accumulator="float<5,10>")
+        .with_layer("fc*", weights="binary<mean>", bias="float32")
+    )
+    path = tmp_path / f"plan{suffix}"
+    plan.save(path)
+    loaded = PrecisionPlan.load(path)
+    assert loaded == plan and hash(loaded) == hash(plan)
+    assert "default: weights=pow2<6>, data=fixed<16,auto>, accumulator=float<5,10>" in str(plan)
+    assert "fc*: weights=binary<mean>, bias=float32" in str(plan)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_hand_written_yaml_is_accepted(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("default:\n  weights: fixed<8,6>\n  data: fixed<8,4>\noverrides:\n  fc2:\n    weights: float<4,3>\n")
+    plan = PrecisionPlan.load(path)
+    assert plan.for_layer("fc2").weights == qs.parse_format("float<4,3>")
+    path.write_text("weights: fixed<8,6>\n")
+    assert PrecisionPlan.load(path) == PrecisionPlan.uniform(weights="fixed<8,6>")
+    path.write_text("default:\n  weights: fixd<8,6>\n")
+    with pytest.raises(ValueError, match=r"p.yaml: default.weights: .*did you mean 'fixed'"):
+        PrecisionPlan.load(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        PrecisionPlan.load(tmp_path / "missing.yaml")
