@@ -35,7 +35,7 @@ __all__ = ["linear", "conv1d", "conv2d", "trace_accumulation", "significant_bits
 
 #: elements of one (rows x outputs) block of the sequential loop: small enough to stay in cache,
 #: large enough to amortize Python's per-step overhead
-_BLOCK = 1 << 16
+_BLOCK = 1 << 19
 
 
 def significant_bits(fmt: Format | None) -> int:
