@@ -109,6 +109,126 @@ def formats(
     console.print(table)
 
 
+datasets_app = typer.Typer(help="List and download datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+DATA_DIR_HELP = "Folder holding dataset files (else $QUANTSCOPE_DATA_DIR, then the user cache)."
+
+
+@datasets_app.command("list")
+@friendly_errors
+def datasets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the registered datasets and their files.
+
+    Example: quantscope datasets list
+    """
+    from .data import SPECS
+
+    rows = [{"name": s.name, "title": s.title, "files": [f.name for f in s.files], "lossless": s.lossless} for s in SPECS.values()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(title="datasets")
+    for col in ("name", "description", "files"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["title"], ", ".join(r["files"]) or "(ships with scikit-learn)")
+    console.print(table)
+
+
+@datasets_app.command("fetch")
+@friendly_errors
+def datasets_fetch(
+    name: str = typer.Argument(..., help="Dataset name (see `quantscope datasets list`)."),
+    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+) -> None:
+    """Download a dataset's canonical files (if missing) and verify their checksums.
+
+    Example: quantscope datasets fetch mnist --data-dir ~/data
+    """
+    from . import data
+
+    for path in data.fetch(name, data_dir):
+        console.print(f"ok  {path}")
+
+
+@app.command("train")
+@friendly_errors
+def train_cmd(
+    model: str = typer.Argument(..., help="Registered network (lenet, mlp, cifarnet, alex, digits-cnn, ...)."),
+    dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the network's own)."),
+    epochs: int = typer.Option(10, "--epochs"),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(0.05, "--lr"),
+    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
+    augment: bool = typer.Option(False, "--augment", help="Random crops and flips."),
+    width: float = typer.Option(1.0, "--width", help="Width multiplier."),
+    seed: int = typer.Option(0, "--seed"),
+    out: str = typer.Option(None, "--out", help="Checkpoint path (default checkpoints/MODEL-DATASET.pt)."),
+    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+) -> None:
+    """Train a registered network in float and save a checkpoint.
+
+    Example: quantscope train lenet --dataset mnist --epochs 12 --batch-size 64 --data-dir ../shared/datasets
+    """
+    from . import data, models
+    from .train import TrainConfig, save_checkpoint, train
+
+    spec = models.info(model)
+    dataset = dataset or spec.dataset
+    tr = data.load(dataset, "train", data_dir, normalize=spec.normalize)
+    te = data.load(dataset, "test", data_dir, normalize=spec.normalize)
+    net = models.create(model, width=width, seed=seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=augment, seed=seed)
+    result = train(net, tr, cfg, te, progress=True, on_epoch=lambda m: console.print(
+        f"epoch {m.epoch:3d}  loss {m.loss:.4f}  train {m.train_accuracy:.4f}  test {m.eval_accuracy:.4f}  {m.seconds:.0f}s"))
+    path = out or f"checkpoints/{model}-{dataset}.pt"
+    save_checkpoint(path, net, {"dataset": dataset, "seed": seed, "accuracy": result.final_accuracy, "epochs": epochs, "normalize": spec.normalize})
+    console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}")
+
+
+@app.command("eval")
+@friendly_errors
+def eval_cmd(
+    checkpoint: str = typer.Argument(..., help="A checkpoint written by `quantscope train`."),
+    plan: str = typer.Option(None, "--plan", help="A precision plan (.yaml/.json) or one format for weights and data, e.g. fixed<8,auto>."),
+    split: str = typer.Option("test", "--split", help="train, test, val or test_rest."),
+    dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the checkpoint's)."),
+    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Evaluate a checkpoint, in float or emulated under a precision plan.
+
+    Examples:
+
+      quantscope eval checkpoints/lenet-mnist.pt --data-dir ../shared/datasets
+
+      quantscope eval checkpoints/lenet-mnist.pt --plan "fixed<8,auto>" --data-dir ../shared/datasets
+    """
+    from pathlib import Path
+
+    from . import data, emulate, metrics
+    from .plan import PrecisionPlan
+    from .train import load_model, predict
+
+    model, meta = load_model(checkpoint)
+    ds = data.load(dataset or meta.get("dataset", "mnist"), split, data_dir, normalize=meta.get("normalize", "standard"))
+    float_logits = predict(model, ds)
+    result = {"checkpoint": checkpoint, "dataset": ds.name, "split": split, "float_accuracy": metrics.topk_accuracy(float_logits, ds.labels)}
+    if plan:
+        p = PrecisionPlan.load(plan) if Path(plan).suffix in (".yaml", ".yml", ".json") else PrecisionPlan.uniform(weights=plan, data=plan)
+        qmodel = emulate(model, p, calibration=data.load(ds.name, "train", data_dir, normalize=ds.normalize).tensors(256)[0])
+        logits = predict(qmodel, ds)
+        result.update(plan=str(p), accuracy=metrics.topk_accuracy(logits, ds.labels),
+                      mismatch=metrics.mismatch_rate(float_logits, logits), r2=metrics.r_squared(float_logits, logits))
+    if as_json:
+        typer.echo(json.dumps(result, indent=1))
+        return
+    for k, v in result.items():
+        console.print(f"{k:15s} {v:.4f}" if isinstance(v, float) else f"{k:15s} {v}")
+
+
 def run() -> None:  # pragma: no cover - console entry point
     """Entry point for `python -m quantscope`."""
     app(prog_name="quantscope")

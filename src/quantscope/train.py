@@ -1,0 +1,258 @@
+"""Float training, evaluation, checkpoints, and quantization-aware fine-tuning.
+
+QAT follows Hashemi et al.: start from the float weights, keep a full-precision shadow copy (the
+emulated model's own parameters), run the forward pass quantized (straight-through gradients),
+and update the shadow copy. Binary weights are clipped to [-1, 1] (BinaryConnect) after each
+step; any model with a `weight_clip` attribute (Sakr's MLP) is clipped likewise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import metrics
+from .data import Dataset
+from .emulate import emulate
+from .formats import Binary
+from .plan import PrecisionPlan
+
+__all__ = ["TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint", "load_checkpoint", "load_model"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimizer, schedule, epochs, batch size, seed, augmentation."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.01
+    optimizer: str = "sgd"  # "sgd" (momentum) or "adam"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # "cosine", "step" (x0.1 at 50% and 75%) or "constant"
+    seed: int = 0
+    augment: bool = False  # random crops and flips (for CIFAR-like data)
+    max_batches: int | None = None  # stop each epoch early (for quick tests)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ValueError(f"schedule must be 'cosine', 'step' or 'constant', got {self.schedule!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass
+class EpochMetrics:
+    """One epoch: mean training loss and accuracy, evaluation accuracy, seconds."""
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    eval_accuracy: float | None
+    seconds: float
+    lr: float
+
+
+@dataclass
+class TrainResult:
+    """The history of a training run."""
+
+    history: list[EpochMetrics] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float | None:
+        return self.history[-1].eval_accuracy if self.history else None
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
+    if cfg.schedule == "step":
+        return cfg.lr * (0.1 if step >= 0.5 * total else 1.0) * (0.1 if step >= 0.75 * total else 1.0)
+    return cfg.lr
+
+
+def _clip_weights_(model: nn.Module) -> None:
+    """BinaryConnect clipping for binary-weight layers and a model-wide `weight_clip`."""
+    limit = getattr(model, "weight_clip", None)
+    with torch.no_grad():
+        for m in model.modules():
+            fmt = getattr(getattr(m, "qs_precision", None), "weights", None)
+            w = getattr(m, "weight", None)
+            if not isinstance(w, torch.Tensor):
+                continue
+            if isinstance(fmt, Binary) and not fmt.adaptive:
+                w.clamp_(-fmt.magnitude, fmt.magnitude)
+            elif limit is not None and isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                w.clamp_(-limit, limit)
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[status]}"), disable=not enabled, transient=True,
+    )
+
+
+def train(
+    model: nn.Module,
+    train_set: Dataset,
+    config: TrainConfig = TrainConfig(),
+    eval_set: Dataset | None = None,
+    progress: bool = False,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> TrainResult:
+    """Train `model` in place with cross-entropy; deterministic for a seed on CPU.
+
+    Works for float models and for emulated ones (that is QAT; see `finetune`). Returns the
+    per-epoch history; `on_epoch` is called after every epoch (for logging or checkpoints).
+    """
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = _optimizer(model, config)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    if config.max_batches is not None:
+        steps_per_epoch = min(steps_per_epoch, config.max_batches)
+    total = steps_per_epoch * config.epochs
+    result = TrainResult()
+    step = 0
+    with _progress(progress) as bar:
+        task = bar.add_task("train", total=total, status="")
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+            for i, (x, y) in enumerate(train_set.batches(config.batch_size, shuffle=True, generator=gen, augment=config.augment)):
+                if i >= steps_per_epoch:
+                    break
+                lr = _lr_at(config, step, total)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.zero_grad(set_to_none=True)
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                loss.backward()
+                opt.step()
+                _clip_weights_(model)
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                step += 1
+                bar.update(task, advance=1, status=f"epoch {epoch} loss {loss_sum / seen:.4f}")
+            acc = evaluate(model, eval_set) if eval_set is not None else None
+            m = EpochMetrics(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), acc, time.perf_counter() - start, lr)
+            result.history.append(m)
+            if on_epoch is not None:
+                on_epoch(m)
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, batch_size: int = 1000, limit: int | None = None) -> torch.Tensor:
+    """The model's outputs (logits) on a dataset, in eval mode."""
+    was_training = model.training
+    model.eval()
+    outs, done = [], 0
+    for x, _ in dataset.batches(batch_size):
+        if limit is not None and done >= limit:
+            break
+        outs.append(model(x[: None if limit is None else limit - done]))
+        done += len(outs[-1])
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 1000, k: int = 1) -> float:
+    """Top-k accuracy of `model` on `dataset`."""
+    logits = predict(model, dataset, batch_size)
+    return metrics.topk_accuracy(logits, dataset.labels[: len(logits)], k)
+
+
+def finetune(
+    model: nn.Module,
+    plan: PrecisionPlan,
+    train_set: Dataset,
+    config: TrainConfig = TrainConfig(epochs=2, lr=1e-3),
+    eval_set: Dataset | None = None,
+    calibration: torch.Tensor | None = None,
+    progress: bool = False,
+) -> tuple[nn.Module, TrainResult]:
+    """Quantization-aware fine-tuning: emulate `model` under `plan` (from its float weights),
+    train the emulated model (its float parameters are the shadow copy; the forward pass is
+    quantized), and return it with the history. `model` itself is not modified."""
+    if calibration is None and any(plan.for_layer(n).data.adaptive for n, _ in model.named_modules()):
+        calibration = train_set.tensors(limit=256)[0]
+    qmodel = emulate(model, plan, calibration)
+    _clip_weights_(qmodel)
+    history = train(qmodel, train_set, config, eval_set, progress)
+    return qmodel, history
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None) -> None:
+    """Save the state dict and metadata (model name, width, dataset, seed, accuracy, ...),
+    atomically. Metadata values must be plain numbers, strings, lists or dicts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = {"model": getattr(model, "quantscope_name", None), "width": getattr(model, "quantscope_width", 1.0)}
+    info.update(meta or {})
+    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": info}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, metadata) of a checkpoint, loaded with weights_only=True (no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
+        raise ValueError(f"checkpoint {path} cannot be loaded safely: {err}") from None
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise ValueError(f"checkpoint {path} is not a quantscope checkpoint (no state_dict)")
+    return payload["state_dict"], payload.get("meta", {})
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a registered network from a checkpoint and load its weights."""
+    from . import models
+
+    state, meta = load_checkpoint(path)
+    if not meta.get("model"):
+        raise ValueError(f"checkpoint {path} does not name its model; build it yourself and load_checkpoint()")
+    model = models.create(meta["model"], width=meta.get("width", 1.0))
+    model.load_state_dict(state)
+    return model.eval(), meta
+
