@@ -39,7 +39,7 @@ HASHEMI_MNIST = {
     "Fixed-Point (8,8)": ("fixed<8,auto>", "fixed<8,auto>", 99.22),
     "Fixed-Point (4,4)": ("fixed<4,auto>", "fixed<4,auto>", 95.76),
     "Powers of Two (6,16)": ("pow2<6>", "fixed<16,auto>", 99.14),
-    "Binary Net (1,16)": ("binary", "fixed<16,auto>", 99.40),
+    "Binary Net (1,16)": ("binary<mean>", "fixed<16,auto>", 99.40),
 }
 
 
@@ -76,7 +76,7 @@ def run_qat(data_dir: str, results: dict) -> None:
         if wf is None:
             ptq = qat = evaluate(model, te)
         else:
-            plan = qs.PrecisionPlan.uniform(weights=wf, data=df, bias="float32" if wf == "binary" else None)
+            plan = qs.PrecisionPlan.uniform(weights=wf, data=df, bias="float32" if wf.startswith("binary") else None)
             ptq = evaluate(qs.emulate(model, plan, calibration=calib), te)
             _, hist = finetune(model, plan, tr, cfg, te, calibration=calib)
             qat = hist.final_accuracy

@@ -58,6 +58,8 @@ class LayerInfo:
     macs: int
     followers: tuple[str, ...] = ()
     group: str = ""
+    kernel_size: tuple[int, ...] = ()
+    conv_groups: int = 1
 
     @property
     def inputs(self) -> int:
@@ -163,6 +165,8 @@ def layers(
             macs=_macs(m, c.out),
             followers=tuple(followers.get(c.name, ())),
             group=membership[c.name],
+            kernel_size=tuple(getattr(m, "kernel_size", ())),
+            conv_groups=int(getattr(m, "groups", 1)),
         )
     return list(seen.values())
 

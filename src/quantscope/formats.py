@@ -571,6 +571,7 @@ class Binary(Format):
         """Binary scaled by the mean absolute value of the finite elements of x."""
         if not self.adaptive:
             return self
+        x = x.detach()
         finite = x if bool(torch.isfinite(x).all()) else x[torch.isfinite(x)]
         mean = float(torch.linalg.vector_norm(finite.double(), 1)) / max(finite.numel(), 1)
         return Binary(float(torch.tensor(mean, dtype=torch.float32)))

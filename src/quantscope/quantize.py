@@ -316,9 +316,12 @@ def quantize(
 
 
 def representable_range(fmt: Format) -> tuple[float, float]:
-    """The interval inside which `quantize_ste` passes gradients (a static format's range)."""
+    """The interval inside which `quantize_ste` passes gradients: a static format's range;
+    for binary with a per-tensor scale (or none), BinaryConnect's [-1, 1]."""
     if isinstance(fmt, Float32):
         return -math.inf, math.inf
+    if isinstance(fmt, Binary) and fmt.adaptive:
+        return -1.0, 1.0
     return fmt.min_value, fmt.max_value
 
 
@@ -326,7 +329,7 @@ class _QuantizeSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, fmt, rounding, generator):  # type: ignore[override]
         static = fmt.resolve(x)
-        lo, hi = representable_range(static)
+        lo, hi = representable_range(fmt if isinstance(fmt, Binary) and fmt.adaptive else static)
         if math.isfinite(lo) or math.isfinite(hi):
             ctx.save_for_backward((x >= lo) & (x <= hi))
         else:
@@ -352,6 +355,7 @@ def quantize_ste(
     Inside the range rounding is treated as the identity (the straight-through estimator of
     Bengio et al., used by BinaryConnect and QAT); outside it the output is saturated and does
     not depend on x, so the gradient is blocked, which also stops weights drifting far out.
+    Binary with a per-tensor scale (`binary<mean>`) uses BinaryConnect's window [-1, 1].
     """
     fmt = as_format(fmt)
     _check_rounding(rounding)

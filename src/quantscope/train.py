@@ -103,8 +103,9 @@ def _clip_weights_(model: nn.Module) -> None:
             w = getattr(m, "weight", None)
             if not isinstance(w, torch.Tensor):
                 continue
-            if isinstance(fmt, Binary) and not fmt.adaptive:
-                w.clamp_(-fmt.magnitude, fmt.magnitude)
+            if isinstance(fmt, Binary):
+                bound = 1.0 if fmt.adaptive else fmt.magnitude
+                w.clamp_(-bound, bound)
             elif limit is not None and isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 w.clamp_(-limit, limit)
 
