@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .formats import Format, parse_format
@@ -227,6 +228,104 @@ def eval_cmd(
         return
     for k, v in result.items():
         console.print(f"{k:15s} {v:.4f}" if isinstance(v, float) else f"{k:15s} {v}")
+
+
+def _plan_arg(plan: str | None):
+    """A plan from a .yaml/.json file, `W,D` (weights and data formats) or one format for both."""
+    from pathlib import Path
+
+    from .plan import PrecisionPlan
+
+    if not plan:
+        return PrecisionPlan()
+    if Path(plan).suffix.lower() in (".yaml", ".yml", ".json"):
+        return PrecisionPlan.load(plan)
+    parts = [p for p in _split_top(plan)]
+    if len(parts) == 2:
+        return PrecisionPlan.uniform(weights=parts[0], data=parts[1])
+    return PrecisionPlan.uniform(weights=plan, data=plan)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside <...>."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur]
+
+
+@app.command("cost")
+@friendly_errors
+def cost_cmd(
+    model: str = typer.Argument(..., help="Registered network or a checkpoint (.pt)."),
+    plan: str = typer.Option(None, "--plan", help="Plan file, 'WEIGHTS,DATA' formats, or one format for both."),
+    hardware: str = typer.Option("hashemi65", "--hardware", help="Accelerator table name or YAML path."),
+    batch: int = typer.Option(1, "--batch", help="Batch size for weight traffic (1 = single image)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Price a network under a precision plan: footprint, traffic, full adders, accelerator energy.
+
+    Examples:
+
+      quantscope cost lenet --plan "fixed<8,auto>"
+
+      quantscope cost alexnet --plan "pow2<6>,fixed<16,auto>" --batch 64
+
+      quantscope cost lenet --plan plan.yaml --hardware my_accelerator.yaml --json
+    """
+    from pathlib import Path
+
+    from . import cost, models
+    from .train import load_model
+
+    if Path(model).suffix == ".pt":
+        net, meta = load_model(model)
+        name = meta["model"]
+        x = models.example_input(name)
+    else:
+        name = model
+        dev = "meta" if models.info(name).dataset == "imagenet" else None
+        net, x = models.create(name, device=dev), models.example_input(name, device=dev)
+    p = _plan_arg(plan)
+    rows = cost.cost_layers(net, p, x)
+    fa = cost.adder_cost(net, p, x).per_layer
+    acc = {layer.name: layer for layer in cost.accelerator_energy(net, p, x, hardware).layers}
+    tr = cost.traffic(net, p, x, batch_size=batch)
+    table_rows = []
+    for r in rows:
+        table_rows.append({
+            "layer": r.name, "kind": r.info.kind, "macs": r.info.macs, "weights": r.info.weights,
+            "w_bits": r.weight_bits, "d_bits": r.data_bits,
+            "param_kib": (r.info.weights * r.weight_bits + r.info.bias * r.bias_bits) / 8 / 1024,
+            "full_adders": fa[r.name][0], "cycles": acc[r.name].cycles, "energy_uj": acc[r.name].energy_uj,
+        })
+    totals = {
+        "macs": sum(t["macs"] for t in table_rows), "param_kib": sum(t["param_kib"] for t in table_rows),
+        "full_adders": sum(t["full_adders"] for t in table_rows), "cycles": sum(t["cycles"] for t in table_rows),
+        "energy_uj": sum(t["energy_uj"] for t in table_rows), "traffic_mbit": tr.total_bits / 1e6,
+        "traffic_ratio": tr.ratio, "data_traffic_ratio": tr.data_ratio,
+    }
+    if as_json:
+        typer.echo(json.dumps({"model": name, "plan": p.to_dict(), "hardware": hardware, "batch": batch, "layers": table_rows, "totals": totals}, indent=1))
+        return
+    t = Table(title=escape(f"{name} under [{p.default}] on {hardware}"))
+    cols = ["layer", "kind", "MACs", "weights", "w bits", "d bits", "params KiB", "full adders", "cycles", "energy uJ"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("layer", "kind") else "right", no_wrap=True)
+    for r in table_rows:
+        t.add_row(r["layer"], r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["w_bits"]), str(r["d_bits"]),
+                  f"{r['param_kib']:.1f}", f"{r['full_adders']:.3g}", f"{r['cycles']:,}", f"{r['energy_uj']:.3f}")
+    t.add_row("total", "", f"{totals['macs']:,}", "", "", "", f"{totals['param_kib']:.1f}", f"{totals['full_adders']:.3g}",
+              f"{totals['cycles']:,}", f"{totals['energy_uj']:.3f}", style="bold")
+    console.print(t)
+    console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
+                  f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
 
 
 def run() -> None:  # pragma: no cover - console entry point
