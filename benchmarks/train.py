@@ -28,7 +28,7 @@ FLOAT_RUNS = {
     "lenet": ("lenet", "mnist", TrainConfig(epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4), 0.990),
     "mlp": ("mlp", "mnist", TrainConfig(epochs=20, batch_size=128, lr=1e-3, optimizer="adam", weight_decay=0.0), 0.980),
     "cifarnet": ("cifarnet", "cifar10-jpeg", TrainConfig(epochs=25, batch_size=128, lr=0.05, augment=True), 0.70),
-    "alex": ("alex", "cifar10-jpeg", TrainConfig(epochs=60, batch_size=128, lr=0.05, augment=True), 0.75),
+    "alex": ("alex", "cifar10-jpeg", TrainConfig(epochs=30, batch_size=128, lr=0.05, augment=True), 0.75),
 }
 
 # Hashemi Table IV, MNIST column: (weights, data) -> published accuracy (%)
