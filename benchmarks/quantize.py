@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
+
+from pathlib import Path
 
 import torch
 
 import quantscope as qs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_time  # noqa: E402
 
 FORMATS = ["fixed<8,4>", "float<4,3>", "float<5,10>", "pow2<6>", "binary"]
 TARGETS = {"fixed<8,4>": 2.0, "float<4,3>": 4.0, "float<5,10>": 4.0, "pow2<6>": 3.0, "binary": 3.0}
 STOCHASTIC_TARGET = 6.0
 
 
-def best_time(fn, repeats: int) -> float:
-    """Fastest of `repeats` runs after one warm-up, in seconds."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import quantscope as qs
-from quantscope import data, models
+from quantscope import data, models, published
 from quantscope.train import TrainConfig, evaluate, finetune, save_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +31,11 @@ FLOAT_RUNS = {
     "alex": ("alex", "cifar10-jpeg", TrainConfig(epochs=30, batch_size=128, lr=0.05, augment=True), 0.75),
 }
 
-# Hashemi Table IV, MNIST column: (weights, data) -> published accuracy (%)
+# Hashemi Table IV, MNIST column; binary weights use a per-layer mean scale (binary<mean>):
+# unscaled +-1 weights make LeNet's activations overflow the 16-bit data range
 HASHEMI_MNIST = {
-    "Floating-Point (32,32)": (None, None, 99.20),
-    "Fixed-Point (32,32)": ("fixed<32,auto>", "fixed<32,auto>", 99.22),
-    "Fixed-Point (16,16)": ("fixed<16,auto>", "fixed<16,auto>", 99.21),
-    "Fixed-Point (8,8)": ("fixed<8,auto>", "fixed<8,auto>", 99.22),
-    "Fixed-Point (4,4)": ("fixed<4,auto>", "fixed<4,auto>", 95.76),
-    "Powers of Two (6,16)": ("pow2<6>", "fixed<16,auto>", 99.14),
-    "Binary Net (1,16)": ("binary<mean>", "fixed<16,auto>", 99.40),
+    label: ("binary<mean>" if w == "binary" else None if w == "float32" else w, None if d == "float32" else d, acc)
+    for (label, (w, d)), acc in zip(published.HASHEMI_PRECISIONS.items(), published.HASHEMI_ACCURACY_PCT["lenet"])
 }
 
 

@@ -13,24 +13,10 @@ import argparse
 import json
 
 import quantscope as qs
-from quantscope import cost, models
+from quantscope import cost, models, published
 
-PLANS = {
-    "Floating-Point (32,32)": ("float32", "float32"),
-    "Fixed-Point (32,32)": ("fixed<32,auto>", "fixed<32,auto>"),
-    "Fixed-Point (16,16)": ("fixed<16,auto>", "fixed<16,auto>"),
-    "Fixed-Point (8,8)": ("fixed<8,auto>", "fixed<8,auto>"),
-    "Fixed-Point (4,4)": ("fixed<4,auto>", "fixed<4,auto>"),
-    "Powers of Two (6,16)": ("pow2<6>", "fixed<16,auto>"),
-    "Binary Net (1,16)": ("binary", "fixed<16,auto>"),
-}
-PUBLISHED = {  # uJ per image, Tables IV and V (None: not reported)
-    "lenet": [60.74, 52.93, 24.60, 8.86, 4.31, 8.42, 3.56],
-    "convnet": [754.18, 663.01, 314.05, 120.14, None, 114.70, 52.11],
-    "alex": [335.68, 293.90, 136.61, 49.22, None, 46.77, 19.79],
-    "alex+": [None, None, 491.32, 177.02, None, 168.21, None],
-    "alex++": [None, None, 628.17, 226.32, None, 215.05, None],
-}
+PLANS = published.HASHEMI_PRECISIONS
+PUBLISHED = published.HASHEMI_ENERGY_UJ
 BASELINE = {"lenet": "lenet", "convnet": "convnet", "alex": "alex", "alex+": "alex", "alex++": "alex"}
 
 

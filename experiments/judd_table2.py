@@ -9,18 +9,9 @@ with the accounting of quantscope.cost.memory. Runs in seconds (shapes only).
 
 from __future__ import annotations
 
-from quantscope import cost, models
+from quantscope import cost, models, published
 
-ROWS = [  # (network, tolerance, widths as I.F pairs or total bits, published TR)
-    ("lenet", "1%", [(1, 1), (3, 1), (3, 0), (3, 0)], 0.08), ("lenet", "2%", [(1, 1), (2, 0), (3, 0), (2, 0)], 0.06),
-    ("lenet", "5%", [(1, 1), (1, 0), (2, 0), (2, 0)], 0.05), ("lenet", "10%", [(1, 0), (2, 1), (3, 0), (2, 0)], 0.05),
-    ("cifarnet", "1%", [(8, 0), (7, 0), (7, 0), (5, 0), (5, 0)], 0.24), ("cifarnet", "2%", [(7, 0), (8, 0), (6, 0), (4, 0), (4, 0)], 0.22),
-    ("cifarnet", "5%", [(7, 0), (8, 0), (5, 0), (3, 0), (3, 0)], 0.22), ("cifarnet", "10%", [(7, 0), (8, 0), (5, 0), (3, 0), (3, 0)], 0.22),
-    ("alexnet", "5%", [10, 8, 8, 8, 7, 7, 5, 3], 0.28),
-    ("nin", "1%", [10, 10, 9, 12, 12, 11, 11, 11, 10, 10, 10, 9], 0.32), ("nin", "2%", [10, 10, 9, 12, 12, 11, 11, 11, 10, 10, 10, 9], 0.32),
-    ("nin", "5%", [10, 10, 10, 11, 10, 11, 11, 11, 10, 9, 9, 8], 0.32), ("nin", "10%", [9, 10, 9, 11, 11, 10, 10, 10, 9, 9, 9, 8], 0.30),
-    ("googlenet", "2%", [13, 11, 11, 10, 12, 11, 11, 11, 11, 10, 9], 0.35), ("googlenet", "10%", [12, 9, 11, 11, 11, 10, 10, 10, 10, 9, 9], 0.32),
-]
+ROWS = published.JUDD_TABLE2
 
 
 def traffic_ratio(net: str, widths) -> float:

@@ -10,34 +10,14 @@ import torch
 from torch import nn
 
 import quantscope as qs
-from quantscope import cost, models
-from quantscope.cost.mac import HILL_POINTS, MacModel, fit
+from quantscope import cost, models, published
+from quantscope.cost.mac import MacModel, fit
+from quantscope.published import HILL_POINTS
 
-HASHEMI_PLANS = {
-    "Floating-Point (32,32)": ("float32", "float32"),
-    "Fixed-Point (32,32)": ("fixed<32,auto>", "fixed<32,auto>"),
-    "Fixed-Point (16,16)": ("fixed<16,auto>", "fixed<16,auto>"),
-    "Fixed-Point (8,8)": ("fixed<8,auto>", "fixed<8,auto>"),
-    "Fixed-Point (4,4)": ("fixed<4,auto>", "fixed<4,auto>"),
-    "Powers of Two (6,16)": ("pow2<6>", "fixed<16,auto>"),
-    "Binary Net (1,16)": ("binary", "fixed<16,auto>"),
-}
-# Hashemi Tables IV and V: energy per image (uJ); None where the network did not converge
-HASHEMI_ENERGY = {
-    "lenet": [60.74, 52.93, 24.60, 8.86, 4.31, 8.42, 3.56],
-    "convnet": [754.18, 663.01, 314.05, 120.14, None, 114.70, 52.11],
-    "alex": [335.68, 293.90, 136.61, 49.22, None, 46.77, 19.79],
-}
-HASHEMI_SAVINGS = {
-    "lenet": [0, 12.86, 59.50, 85.41, 92.90, 86.13, 94.13],
-    "convnet": [0, 12.09, 58.36, 84.07, None, 84.79, 93.09],
-    "alex": [0, 12.45, 59.30, 85.34, None, 86.07, 94.10],
-}
-HASHEMI_WIDER = {  # Table V rows for ALEX+ and ALEX++: (network, precision, uJ)
-    ("alex+", "Fixed-Point (16,16)"): 491.32, ("alex++", "Fixed-Point (16,16)"): 628.17,
-    ("alex+", "Fixed-Point (8,8)"): 177.02, ("alex++", "Fixed-Point (8,8)"): 226.32,
-    ("alex+", "Powers of Two (6,16)"): 168.21, ("alex++", "Powers of Two (6,16)"): 215.05,
-}
+HASHEMI_PLANS = published.HASHEMI_PRECISIONS
+HASHEMI_ENERGY = {k: published.HASHEMI_ENERGY_UJ[k] for k in ("lenet", "convnet", "alex")}
+HASHEMI_SAVINGS = published.HASHEMI_SAVINGS_PCT
+HASHEMI_WIDER = {(net, label): e for net in ("alex+", "alex++") for label, e in zip(HASHEMI_PLANS, published.HASHEMI_ENERGY_UJ[net]) if e is not None}
 
 
 def _energy(net: str, precision: str) -> float:
@@ -78,17 +58,7 @@ def test_accelerator_uses_the_table_and_a_documented_rule_elsewhere():
     assert with_dram.energy_uj > plain.energy_uj and with_dram.memory_uj == pytest.approx(cost.traffic(lenet, None, x).total_bits / 64 * 1300e-6)
 
 
-# Judd Table 2 rows whose bit list has one entry per layer: (network, widths, published TR)
-JUDD_ROWS = [
-    ("lenet", [(1, 1), (3, 1), (3, 0), (3, 0)], 0.08), ("lenet", [(1, 1), (2, 0), (3, 0), (2, 0)], 0.06),
-    ("lenet", [(1, 1), (1, 0), (2, 0), (2, 0)], 0.05), ("lenet", [(1, 0), (2, 1), (3, 0), (2, 0)], 0.05),
-    ("cifarnet", [(8, 0), (7, 0), (7, 0), (5, 0), (5, 0)], 0.24), ("cifarnet", [(7, 0), (8, 0), (6, 0), (4, 0), (4, 0)], 0.22),
-    ("cifarnet", [(7, 0), (8, 0), (5, 0), (3, 0), (3, 0)], 0.22),
-    ("alexnet", [10, 8, 8, 8, 7, 7, 5, 3], 0.28),
-    ("nin", [10, 10, 9, 12, 12, 11, 11, 11, 10, 10, 10, 9], 0.32), ("nin", [10, 10, 10, 11, 10, 11, 11, 11, 10, 9, 9, 8], 0.32),
-    ("nin", [9, 10, 9, 11, 11, 10, 10, 10, 9, 9, 9, 8], 0.30),
-    ("googlenet", [13, 11, 11, 10, 12, 11, 11, 11, 11, 10, 9], 0.35), ("googlenet", [12, 9, 11, 11, 11, 10, 10, 10, 10, 9, 9], 0.32),
-]
+JUDD_ROWS = [(net, widths, tr) for net, _, widths, tr in published.JUDD_TABLE2]
 
 
 @pytest.mark.parametrize("net,widths,published", JUDD_ROWS)

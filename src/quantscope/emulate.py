@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import did_you_mean
 from . import arith
 from .formats import Float32, Format
 from .plan import LayerPrecision, PrecisionPlan
@@ -179,11 +179,7 @@ def _group_membership(model: nn.Module, compute: list[str], groups: Mapping[str,
     for group, names in groups.items():
         for n in names:
             if n not in known:
-                hint = difflib.get_close_matches(n, known, n=1)
-                raise ValueError(
-                    f"group {group!r}: no module named {n!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                    + f"; modules: {', '.join(known)}"
-                )
+                raise ValueError(f"group {group!r}: no module named {n!r}{did_you_mean(n, known)}; modules: {', '.join(known)}")
             if n in compute:
                 if n in member:
                     raise ValueError(f"compute layer {n!r} is in two groups: {member[n]!r} and {group!r}")

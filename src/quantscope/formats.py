@@ -9,7 +9,6 @@ is a float32 value, which keeps emulation exact in float32 arithmetic.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from abc import ABC, abstractmethod
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+
+from .errors import did_you_mean
 
 __all__ = [
     "Format",
@@ -687,10 +688,8 @@ def _take(text: str, options: dict[str, str], key: str, allowed: dict[str, objec
 def _no_leftovers(text: str, options: dict[str, str], known: list[str]) -> None:
     if options:
         bad = next(iter(options))
-        hint = difflib.get_close_matches(bad, known, n=1)
         raise ValueError(
-            f"format {text!r}: unknown option {bad!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            f"format {text!r}: unknown option {bad!r}{did_you_mean(bad, known)}"
             + (f"; options are {', '.join(known)}" if known else "; this format takes no options")
         )
 
@@ -714,12 +713,7 @@ def parse_format(text: str) -> Format:
     family, args = match.group(1), match.group(2)
     if family not in _FAMILIES:
         known = list(_FAMILIES) + list(ALIASES)
-        hint = difflib.get_close_matches(family, known, n=1, cutoff=0.5)
-        raise ValueError(
-            f"unknown format name {family!r} in {text!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; expected {_GRAMMAR}"
-        )
+        raise ValueError(f"unknown format name {family!r} in {text!r}{did_you_mean(family, known, cutoff=0.5)}; expected {_GRAMMAR}")
     positional, options = _split_args(text, args) if args is not None else ([], {})
 
     if family == "float32":

@@ -8,7 +8,6 @@ contents are, hashable, and saved to / loaded from YAML or JSON.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import json
 from collections.abc import Iterable, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .errors import did_you_mean
 from .formats import Float32, Format, as_format
 
 __all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS"]
@@ -87,11 +87,7 @@ def _partial(values: Mapping[str, Any], where: str) -> tuple[tuple[str, Format |
     out = []
     for key, value in values.items():
         if key not in FIELDS:
-            hint = difflib.get_close_matches(str(key), FIELDS, n=1)
-            raise ValueError(
-                f"{where}: unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                + f"; fields are {', '.join(FIELDS)}"
-            )
+            raise ValueError(f"{where}: unknown field {key!r}{did_you_mean(key, FIELDS)}; fields are {', '.join(FIELDS)}")
         fmt = _opt_format(value, f"{where}.{key}")
         if fmt is None and key in ("weights", "data"):
             raise ValueError(f"{where}.{key}: must be a format, got None")
@@ -158,11 +154,9 @@ class PrecisionPlan:
         names = list(layer_names)
         for pattern, _ in self.overrides:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-                hint = difflib.get_close_matches(pattern, names, n=1)
                 raise ValueError(
-                    f"plan override {pattern!r} matches no compute layer"
-                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                    + f"; known layers: {', '.join(names) or '(none)'}"
+                    f"plan override {pattern!r} matches no compute layer{did_you_mean(pattern, names)}; "
+                    f"known layers: {', '.join(names) or '(none)'}"
                 )
 
     # ------------------------------------------------------------------------- serialization

@@ -13,7 +13,6 @@ to surface, not a number to hide). +-inf saturate to +-max, except in floats wit
 
 from __future__ import annotations
 
-import difflib
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from typing import Literal
 
 import torch
 
+from .errors import did_you_mean
 from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format
 
 __all__ = ["quantize", "quantize_ste", "ROUNDING_MODES", "Rounding", "release_scratch"]
@@ -53,11 +53,9 @@ def release_scratch() -> None:
 # ------------------------------------------------------------------------------ rounding helpers
 def _check_rounding(rounding: str) -> None:
     if rounding not in ROUNDING_MODES:
-        hint = difflib.get_close_matches(str(rounding), ROUNDING_MODES, n=1)
         raise ValueError(
-            f"unknown rounding mode {rounding!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; allowed: {', '.join(ROUNDING_MODES)}"
+            f"unknown rounding mode {rounding!r}{did_you_mean(rounding, ROUNDING_MODES)}; "
+            f"allowed: {', '.join(ROUNDING_MODES)}"
         )
 
 

@@ -29,16 +29,12 @@ import numpy as np
 import yaml
 
 from ..formats import FixedPoint, Float32, Format, MiniFloat, as_format
+from ..published import HILL_POINTS
 from .layers import DATA_DIR, load_table
 
 FIT_FILE = DATA_DIR / "hill_mac_fit.yaml"
 COEFFS = ("mul2", "mul1", "fmul2", "add", "norm", "shift", "exp", "ctl")
 
-# Hill et al. (ICLR 2017 submission), Section 4.2: AlexNet at 99% normalized accuracy
-HILL_POINTS = [
-    {"format": "float<6,7>", "speedup": 7.2, "energy_saving": 3.4},
-    {"format": "float<6,8>", "speedup": 5.7, "energy_saving": 3.0},
-]
 
 
 def _shape(fmt: Format) -> tuple[str, int, int]:

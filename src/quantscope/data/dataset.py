@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import did_you_mean
 from .catalog import SPECS, DatasetSpec
 from .files import locate
 from .readers import read_cifar_python, read_digits, read_idx, read_image_folder, read_svhn_mat
@@ -113,11 +113,7 @@ def names() -> list[str]:
 def spec(name: str) -> DatasetSpec:
     """A dataset's catalog entry; unknown names suggest the closest."""
     if name not in SPECS:
-        hint = difflib.get_close_matches(name, list(SPECS), n=1)
-        raise ValueError(
-            f"unknown dataset {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; known: {', '.join(names())}, or a path to an image folder / archive"
-        )
+        raise ValueError(f"unknown dataset {name!r}{did_you_mean(name, SPECS)}; known: {', '.join(names())}, or a path to an image folder / archive")
     return SPECS[name]
 
 
@@ -173,8 +169,7 @@ def load(
     "test_rest" (the test set minus "val"). `name` is a registered dataset or a path to an image
     folder (<split>/<class>/<image>, as a folder, .zip or .tar.gz)."""
     if split not in SPLITS:
-        hint = difflib.get_close_matches(split, SPLITS, n=1)
-        raise ValueError(f"unknown split {split!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; splits: {', '.join(SPLITS)}")
+        raise ValueError(f"unknown split {split!r}{did_you_mean(split, SPLITS)}; splits: {', '.join(SPLITS)}")
     if name not in SPECS and (Path(name).exists() or "/" in name or name.endswith((".zip", ".tar.gz", ".tgz", ".tar"))):
         return _load_image_folder(Path(name), split, seed, normalize)
     s = spec(name)

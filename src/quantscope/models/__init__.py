@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..errors import did_you_mean
 from . import imagenet, papers
 
 
@@ -62,11 +62,7 @@ def names() -> list[str]:
 def info(name: str) -> ModelInfo:
     """A registered network's description; unknown names suggest the closest."""
     if name not in _REGISTRY:
-        hint = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        raise ValueError(
-            f"unknown model {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; registered: {', '.join(names())}"
-        )
+        raise ValueError(f"unknown model {name!r}{did_you_mean(name, _REGISTRY)}; registered: {', '.join(names())}")
     return _REGISTRY[name]
 
 

@@ -1,0 +1,35 @@
+"""Helpers shared by the experiment scripts: trained checkpoints, data, output folder, plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from quantscope import data  # noqa: E402
+from quantscope.train import load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
+DATA_DIR = ROOT.parent / "shared" / "datasets"
+CHECKPOINTS = {"lenet": "lenet-mnist.pt", "mlp": "mlp-mnist.pt", "cifarnet": "cifarnet-cifar10-jpeg.pt", "alex": "alex-cifar10-jpeg.pt"}
+
+
+def trained(name: str, split: str = "val", data_dir: Path = DATA_DIR):
+    """(model, evaluation split, training split) of a checkpoint trained by benchmarks/train.py."""
+    path = ROOT / "checkpoints" / CHECKPOINTS[name]
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run `python benchmarks/train.py --only {name}` first")
+    model, meta = load_model(path)
+    norm = meta.get("normalize", "standard")
+    return model, data.load(meta["dataset"], split, data_dir, normalize=norm), data.load(meta["dataset"], "train", data_dir, normalize=norm)
+
+
+def save_json(name: str, payload) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path

@@ -1,0 +1,12 @@
+"""Wording shared by the errors that name a bad value and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(value: object, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    hint = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
