@@ -33,7 +33,7 @@ def run(name: str, examples: int) -> dict:
     base = search.sakr_bounds(model, x[:500], y[:500])
     offset = base.rule_offset()
     pairs = [(b, b) for b in BITS] + [(b, b + offset) for b in BITS if 2 <= b + offset <= 24]
-    bounds = search.sakr_bounds(model, x, y, precisions=pairs, ranges=base.ranges, batch_size=100)
+    bounds = search.sakr_bounds(model, x, y, precisions=pairs, ranges=search.layer_ranges(model, x), batch_size=100)
     float_logits = predict(model, test)
     float_error = 1 - metrics.topk_accuracy(float_logits, test.labels)
     rows = []
