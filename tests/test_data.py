@@ -176,3 +176,36 @@ def test_download_is_verified_and_atomic(tmp_path):
     with pytest.raises(DatasetFileError, match="could not download other.bin"):
         fetch_file(spec, bad, tmp_path / "toy")
     assert not (tmp_path / "toy" / "other.bin").exists() and not list((tmp_path / "toy").glob("*.part"))
+
+
+def test_cifar10_python_batches_reader_on_the_canonical_layout(tmp_path):
+    import pickle
+
+    from quantscope.data.readers import read_cifar_python
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "cifar-10-python.tar.gz"
+    batches = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            x = rng.integers(0, 256, size=(4, 3072), dtype=np.uint8)
+            y = rng.integers(0, 10, size=4).tolist()
+            batches[name] = (x, y)
+            blob = pickle.dumps({b"data": x, b"labels": y, b"batch_label": name.encode()})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    (train_x, train_y), (test_x, test_y) = read_cifar_python(path)
+    assert train_x.shape == (20, 3, 32, 32) and test_x.shape == (4, 3, 32, 32)
+    assert np.array_equal(train_x[4].reshape(-1), batches["data_batch_2"][0][0])  # batches in order, row-major CHW
+    assert test_y.tolist() == batches["test_batch"][1]
+
+
+def test_files_are_found_in_data_dir_then_environment_then_cache(tmp_path, monkeypatch):
+    from quantscope.data import search_roots
+
+    monkeypatch.setenv("QUANTSCOPE_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert search_roots(tmp_path / "arg") == [tmp_path / "arg", tmp_path / "env", tmp_path / "cache" / "quantscope" / "datasets"]
+    monkeypatch.delenv("QUANTSCOPE_DATA_DIR")
+    assert search_roots() == [tmp_path / "cache" / "quantscope" / "datasets"]
