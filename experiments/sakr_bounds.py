@@ -13,6 +13,7 @@ first pass over 500 images. About 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import json
 
 import matplotlib.pyplot as plt
 import torch
@@ -32,7 +33,7 @@ def run(name: str, examples: int) -> dict:
     x, y = test.tensors()
     base = search.sakr_bounds(model, x[:500], y[:500])
     offset = base.rule_offset()
-    pairs = [(b, b) for b in BITS] + [(b, b + offset) for b in BITS if 2 <= b + offset <= 24]
+    pairs = [(b, b) for b in BITS] + [(b, b + offset) for b in BITS if offset and 2 <= b + offset <= 24]
     bounds = search.sakr_bounds(model, x, y, precisions=pairs, ranges=search.layer_ranges(model, x), batch_size=100)
     float_logits = predict(model, test)
     float_error = 1 - metrics.topk_accuracy(float_logits, test.labels)
@@ -53,9 +54,8 @@ def plot(results: list[dict]) -> None:
     for k, res in enumerate(results):
         for j, same in enumerate((True, False)):
             ax = axes[2 * k + j]
-            rows = [r for r in res["rows"] if (r["b_a"] == r["b_w"]) == same]
-            if not same and res["rule_offset"] == 0:
-                rows = [r for r in res["rows"] if r["b_a"] == r["b_w"]]
+            off = 0 if same else res["rule_offset"]
+            rows = sorted({r["b_a"]: r for r in res["rows"] if r["b_w"] - r["b_a"] == off}.values(), key=lambda r: r["b_a"])
             b = [r["b_a"] for r in rows]
             fe = res["float_error"]
             ax.semilogy(b, [fe + r["theorem1"] for r in rows], "o--", label="float error + Theorem 1")
@@ -74,10 +74,14 @@ def plot(results: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=2000, help="test images used to estimate and to simulate")
+    parser.add_argument("--plot-only", action="store_true", help="redraw from results/sakr_bounds.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    results = [run(name, args.examples) for name in ("mlp", "lenet")]
-    save_json("sakr_bounds.json", results)
+    if args.plot_only:
+        results = json.loads((RESULTS / "sakr_bounds.json").read_text())
+    else:
+        results = [run(name, args.examples) for name in ("mlp", "lenet")]
+        save_json("sakr_bounds.json", results)
     plot(results)
     for res in results:
         t1 = [r for r in res["rows"] if r["theorem1"] < r["simulated_mismatch"]]
