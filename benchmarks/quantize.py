@@ -55,8 +55,8 @@ def main() -> None:
     print(f"{args.numel:,} float32 elements, {args.threads} threads, best of {args.repeats}")
     print(f"baselines: clone {clone * 1e3:.1f} ms, copy_ {floor * 1e3:.1f} ms, "
           f"naive fixed kernel {naive * 1e3:.1f} ms ({naive / clone:.2f}x clone)")
-    print(f"| format | rounding | ms | x clone | x copy_ | target (x clone) |")
-    print(f"| --- | --- | ---: | ---: | ---: | --- |")
+    print("| format | rounding | ms | x clone | x copy_ | target (x clone) |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
     for r in rows:
         mark = "met" if r["met"] else "MISSED"
         print(f"| `{r['format']}` | {r['rounding']} | {r['ms']:.1f} | {r['x_clone']:.2f} | {r['x_copy']:.2f} "

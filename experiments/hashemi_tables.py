@@ -25,16 +25,16 @@ def rows() -> list[dict]:
     base_energy = {}
     for net in PUBLISHED:
         m, x = models.create(net), models.example_input(net)
-        for (label, (w, d)), published in zip(PLANS.items(), PUBLISHED[net]):
+        for (label, (w, d)), paper in zip(PLANS.items(), PUBLISHED[net]):
             e = cost.accelerator_energy(m, qs.PrecisionPlan.uniform(weights=w, data=d), x).energy_uj
             if label.startswith("Floating"):
                 base_energy[net] = e
             ref = base_energy[BASELINE[net]]
             pub_ref = PUBLISHED[BASELINE[net]][0]
-            out.append({"network": net, "precision": label, "energy_uj": round(e, 2), "published_uj": published,
-                        "error_pct": None if published is None else round(100 * (e / published - 1), 1),
+            out.append({"network": net, "precision": label, "energy_uj": round(e, 2), "published_uj": paper,
+                        "error_pct": None if paper is None else round(100 * (e / paper - 1), 1),
                         "saving_pct": round(100 * (1 - e / ref), 2),
-                        "published_saving_pct": None if published is None else round(100 * (1 - published / pub_ref), 2)})
+                        "published_saving_pct": None if paper is None else round(100 * (1 - paper / pub_ref), 2)})
     return out
 
 

@@ -19,7 +19,6 @@ import argparse
 import matplotlib.pyplot as plt
 import torch
 
-import quantscope as qs
 from quantscope import search
 from quantscope.cost.mac import MacModel
 

@@ -25,10 +25,10 @@ def traffic_ratio(net: str, widths) -> float:
 def main() -> None:
     print("| network | tolerance | bits per layer | TR (ours) | TR (Judd) | difference |")
     print("| --- | --- | --- | ---: | ---: | ---: |")
-    for net, tol, widths, published in ROWS:
+    for net, tol, widths, paper in ROWS:
         tr = traffic_ratio(net, widths)
         bits = "-".join(f"{w[0]}.{w[1]}" if isinstance(w, tuple) else str(w) for w in widths)
-        print(f"| {net} | {tol} | {bits} | {tr:.3f} | {published:.2f} | {tr - published:+.3f} |")
+        print(f"| {net} | {tol} | {bits} | {tr:.3f} | {paper:.2f} | {tr - paper:+.3f} |")
 
 
 if __name__ == "__main__":

@@ -28,18 +28,18 @@ def _energy(net: str, precision: str) -> float:
 @pytest.mark.parametrize("net", HASHEMI_ENERGY)
 def test_hashemi_energy_per_image_within_15_percent_and_savings_within_3_points(net):
     float_energy = _energy(net, "Floating-Point (32,32)")
-    for precision, published, saving in zip(HASHEMI_PLANS, HASHEMI_ENERGY[net], HASHEMI_SAVINGS[net]):
-        if published is None:
+    for precision, paper, saving in zip(HASHEMI_PLANS, HASHEMI_ENERGY[net], HASHEMI_SAVINGS[net]):
+        if paper is None:
             continue
         ours = _energy(net, precision)
-        assert abs(ours / published - 1) < 0.15, f"{net} {precision}: {ours:.2f} vs {published}"
+        assert abs(ours / paper - 1) < 0.15, f"{net} {precision}: {ours:.2f} vs {paper}"
         assert abs(100 * (1 - ours / float_energy) - saving) < 3, f"{net} {precision} saving"
 
 
-@pytest.mark.parametrize("key,published", HASHEMI_WIDER.items(), ids=lambda v: str(v))
-def test_hashemi_wider_networks_within_20_percent(key, published):
+@pytest.mark.parametrize("key,paper", HASHEMI_WIDER.items(), ids=lambda v: str(v))
+def test_hashemi_wider_networks_within_20_percent(key, paper):
     net, precision = key
-    assert abs(_energy(net, precision) / published - 1) < 0.20
+    assert abs(_energy(net, precision) / paper - 1) < 0.20
 
 
 def test_accelerator_uses_the_table_and_a_documented_rule_elsewhere():
@@ -61,14 +61,14 @@ def test_accelerator_uses_the_table_and_a_documented_rule_elsewhere():
 JUDD_ROWS = [(net, widths, tr) for net, _, widths, tr in published.JUDD_TABLE2]
 
 
-@pytest.mark.parametrize("net,widths,published", JUDD_ROWS)
-def test_judd_table_2_traffic_ratios_within_0_03(net, widths, published):
+@pytest.mark.parametrize("net,widths,paper", JUDD_ROWS)
+def test_judd_table_2_traffic_ratios_within_0_03(net, widths, paper):
     dev = "meta" if models.info(net).dataset == "imagenet" else None
     m, x = models.create(net, device=dev), models.example_input(net, device=dev)
     groups = models.judd_groups(net, m)
     plan, out_bits = cost.judd_plan(m, x, widths, groups)
     tr = cost.traffic(m, plan, x, batch_size=None, groups=groups, output_bits=out_bits)
-    assert abs(tr.data_ratio - published) < 0.03
+    assert abs(tr.data_ratio - paper) < 0.03
 
 
 def test_traffic_accounting_by_hand_on_lenet():

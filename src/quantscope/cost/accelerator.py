@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo
+from ..formats import Binary, Float32, Format, MiniFloat, PowerOfTwo
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, cost_layers, load_table
 
