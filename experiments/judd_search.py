@@ -44,8 +44,7 @@ def run(name: str) -> dict:
     fa = ev.float_accuracy
     uniform_widths = [(i, f) for i in range(1, 13) for f in range(0, 5)]
     uni = search.sweep(ev, [search.data_plan(layers, [w] * len(layers)) for w in uniform_widths])
-    for p, w in zip(uni.points, uniform_widths):
-        p.labels = {"uniform": list(w)}
+    uni.points = [search.labelled(p, uniform=list(w)) for p, w in zip(uni.points, uniform_widths)]
     close = [p for p in uni.points if p.accuracy >= 0.999 * fa]
     start_point = min(close, key=lambda p: (p.costs["traffic"], -p.accuracy))
     start = [tuple(start_point.labels["uniform"])] * len(layers)

@@ -188,3 +188,12 @@ def test_pareto_keeps_exactly_the_non_dominated_points():
     assert front == [pts[0], pts[1], pts[4], pts[5]]
     with pytest.raises(KeyError, match="no 'energy'"):
         search.pareto(pts, minimize=["energy"])
+
+
+def test_searches_label_copies_and_leave_cached_points_alone(evaluator):
+    layers = ["conv1", "conv2", "ip1"]
+    start = search.data_plan(layers, [(6, 4)] * 3)
+    cached = evaluator(start)
+    before = dict(cached.labels)
+    res = search.greedy(evaluator, layers, [(6, 4)] * 3, evaluator.float_accuracy, budget=search.Budget(3))
+    assert res.points[0].labels["step"] == 0 and evaluator(start) is cached and cached.labels == before

@@ -4,7 +4,7 @@ and the Pareto front used by the reports."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..formats import FixedPoint, Format, MiniFloat, as_format
 from ..plan import PrecisionPlan
@@ -22,6 +22,11 @@ class SearchResult:
     @property
     def evaluations(self) -> int:
         return len(self.points)
+
+
+def labelled(point: Point, **labels) -> Point:
+    """A copy of `point` with more labels (evaluators cache and share points: never mutate them)."""
+    return replace(point, labels={**point.labels, **labels})
 
 
 # ------------------------------------------------------------------------------------ grids
@@ -93,9 +98,7 @@ def sensitivity(
             plans.append(reference.with_layer(layer, data=FixedPoint(reference_data_integer + f, f)))
             labels.append({"layer": layer, "what": "data fraction bits", "bits": f})
     points, complete = evaluate_many(evaluator, plans, executor, budget)
-    for p, lab in zip(points, labels):
-        p.labels = {**p.labels, **lab}
-    return SearchResult(points, complete)
+    return SearchResult([labelled(p, **lab) for p, lab in zip(points, labels)], complete)
 
 
 # ----------------------------------------------------------------------------------- greedy
@@ -128,9 +131,7 @@ def greedy(
     current = [tuple(w) for w in start]
     result = SearchResult()
     first, complete = evaluate_many(evaluator, [data_plan(layers, current, weights, signed)], executor, budget)
-    result.points += first
-    for p in first:
-        p.labels = {"step": 0, "widths": [list(w) for w in current]}
+    result.points += [labelled(p, step=0, widths=[list(w) for w in current]) for p in first]
     step = 0
     while complete:
         step += 1
@@ -146,8 +147,7 @@ def greedy(
         if not candidates:
             break
         points, complete = evaluate_many(evaluator, [data_plan(layers, c, weights, signed) for c in candidates], executor, budget)
-        for p, c in zip(points, candidates):
-            p.labels = {"step": step, "widths": [list(w) for w in c]}
+        points = [labelled(p, step=step, widths=[list(w) for w in c]) for p, c in zip(points, candidates)]
         result.points += points
         if not points:
             break
