@@ -59,6 +59,7 @@ class _Evil:
         return (print, ("arbitrary code ran",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the hostile file is a plain pickle
 def test_checkpoints_never_execute_code(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
