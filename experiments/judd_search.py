@@ -3,8 +3,10 @@
 
     python experiments/judd_search.py [--networks lenet,cifarnet]
 
-Evaluates on the validation split (10% of each test class). Data formats are signed fixed point
-I.F per layer (I counts the sign bit); weights stay float, as in Judd's traffic study. Steps:
+Evaluates on the validation split (10% of each test class). Data formats are fixed point I.F per
+layer, unsigned where the calibration batch shows a layer's input is never negative (the image,
+post-ReLU data) and signed otherwise (I then counts the sign bit); weights stay float, as in
+Judd's traffic study. Steps:
 a uniform sweep of I.F finds the smallest uniform precision within 0.1% of float (the start) and
 the best uniform plan per tolerance; greedy descent then records every point; the table compares
 greedy's lowest-traffic plan per tolerance with the best uniform one and with Judd's Table 2.
@@ -40,15 +42,17 @@ def widths_of(plan: qs.PrecisionPlan, layers: list[str]) -> str:
 def run(name: str) -> dict:
     model, val, train = trained(name, "val")
     layers = compute_layer_names(model)
-    ev = search.Evaluator(model, val, costs=("traffic",), calibration=train.tensors(limit=256)[0])
+    calibration = train.tensors(limit=256)[0]
+    ev = search.Evaluator(model, val, costs=("traffic",), calibration=calibration)
+    signed = [r.data_signed for r in search.layer_ranges(model, calibration)]
     fa = ev.float_accuracy
     uniform_widths = [(i, f) for i in range(1, 13) for f in range(0, 5)]
-    uni = search.sweep(ev, [search.data_plan(layers, [w] * len(layers)) for w in uniform_widths])
+    uni = search.sweep(ev, [search.data_plan(layers, [w] * len(layers), signed=signed) for w in uniform_widths])
     uni.points = [search.labelled(p, uniform=list(w)) for p, w in zip(uni.points, uniform_widths)]
     close = [p for p in uni.points if p.accuracy >= 0.999 * fa]
     start_point = min(close, key=lambda p: (p.costs["traffic"], -p.accuracy))
     start = [tuple(start_point.labels["uniform"])] * len(layers)
-    greedy = search.greedy(ev, layers, start, fa, TOLERANCES)
+    greedy = search.greedy(ev, layers, start, fa, TOLERANCES, signed=signed)
     rows = []
     for tol in TOLERANCES:
         key = f"{tol:.0%}"
@@ -61,7 +65,7 @@ def run(name: str) -> dict:
                      "judd_widths": JUDD[name][key][0], "judd_tr": JUDD[name][key][1]})
     ref = search.data_plan(layers, [(16, 8)] * len(layers), weights="fixed<16,12>")
     sens = search.sensitivity(ev, layers, ref, weight_fraction_bits=range(0, 13), data_integer_bits=range(1, 17), data_fraction_bits=range(0, 9))
-    return {"network": name, "float_accuracy": fa, "layers": layers, "start": start_point.labels["uniform"], "rows": rows,
+    return {"network": name, "float_accuracy": fa, "layers": layers, "signed": signed, "start": start_point.labels["uniform"], "rows": rows,
             "greedy_points": [{"widths": p.labels["widths"], "traffic": p.costs["traffic"], "accuracy": p.accuracy} for p in greedy.points],
             "uniform_points": [{"widths": p.labels["uniform"], "traffic": p.costs["traffic"], "accuracy": p.accuracy} for p in uni.points],
             "sensitivity": [{**p.labels, "relative_accuracy": p.accuracy / fa} for p in sens.points],

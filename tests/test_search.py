@@ -197,3 +197,10 @@ def test_searches_label_copies_and_leave_cached_points_alone(evaluator):
     before = dict(cached.labels)
     res = search.greedy(evaluator, layers, [(6, 4)] * 3, evaluator.float_accuracy, budget=search.Budget(3))
     assert res.points[0].labels["step"] == 0 and evaluator(start) is cached and cached.labels == before
+
+
+def test_data_plans_take_signedness_per_layer():
+    plan = search.data_plan(["a", "b"], [(2, 1), (1, 0)], signed=[False, True])
+    assert plan.for_layer("a").data == qs.FixedPoint(3, 1, signed=False) and plan.for_layer("b").data == qs.FixedPoint(1, 0)
+    with pytest.raises(ValueError, match="2 signedness flags given for 3 layers"):
+        search.data_plan(["a", "b", "c"], [(1, 1)] * 3, signed=[True, False])

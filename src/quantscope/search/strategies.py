@@ -102,11 +102,21 @@ def sensitivity(
 
 
 # ----------------------------------------------------------------------------------- greedy
-def data_plan(layers: Sequence[str], widths: Sequence[tuple[int, int]], weights: Format | str = "float32", signed: bool = True) -> PrecisionPlan:
-    """A plan with per-layer data formats I.F (and one weight format for all layers)."""
+def _signs(signed: bool | Sequence[bool], n: int) -> list[bool]:
+    if isinstance(signed, bool):
+        return [signed] * n
+    if len(signed) != n:
+        raise ValueError(f"{len(signed)} signedness flags given for {n} layers")
+    return [bool(v) for v in signed]
+
+
+def data_plan(layers: Sequence[str], widths: Sequence[tuple[int, int]], weights: Format | str = "float32",
+              signed: bool | Sequence[bool] = True) -> PrecisionPlan:
+    """A plan with per-layer data formats I.F (and one weight format for all layers). `signed`
+    may be one flag or one per layer (unsigned suits non-negative data: see `layer_ranges`)."""
     plan = PrecisionPlan.uniform(weights=weights)
-    for layer, (i, f) in zip(layers, widths):
-        plan = plan.with_layer(layer, data=FixedPoint(i + f, f, signed=signed))
+    for layer, (i, f), sign in zip(layers, widths, _signs(signed, len(layers))):
+        plan = plan.with_layer(layer, data=FixedPoint(i + f, f, signed=sign))
     return plan
 
 
@@ -118,7 +128,7 @@ def greedy(
     tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
     cost: str = "traffic",
     weights: Format | str = "float32",
-    signed: bool = True,
+    signed: bool | Sequence[bool] = True,
     executor: Executor | None = None,
     budget: Budget | None = None,
 ) -> SearchResult:
@@ -128,6 +138,7 @@ def greedy(
     dropped, or at the budget. `best[tol]` is the lowest-`cost` point whose accuracy is at least
     (1 - tol) x float accuracy (Judd's error relative to the baseline)."""
     floor = (1 - max(tolerances)) * float_accuracy
+    signs = _signs(signed, len(layers))
     current = [tuple(w) for w in start]
     result = SearchResult()
     first, complete = evaluate_many(evaluator, [data_plan(layers, current, weights, signed)], executor, budget)
@@ -139,7 +150,7 @@ def greedy(
         for k, (i, f) in enumerate(current):
             for di, df in ((1, 0), (0, 1)):
                 ni, nf = i - di, f - df
-                if ni < (1 if signed else 0) or nf < 0 or ni + nf < 1:
+                if ni < (1 if signs[k] else 0) or nf < 0 or ni + nf < 1:
                     continue
                 cand = list(current)
                 cand[k] = (ni, nf)
