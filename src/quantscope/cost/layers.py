@@ -78,5 +78,5 @@ def load_table(name_or_path: str | Path) -> dict[str, Any]:
 
 
 def ceil_log2(n: int) -> int:
-    """ceil(log2 n) for n >= 1."""
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+    """ceil(log2 n) for n >= 1, exactly (integer arithmetic)."""
+    return (n - 1).bit_length() if n > 1 else 0
