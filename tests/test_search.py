@@ -204,3 +204,9 @@ def test_data_plans_take_signedness_per_layer():
     assert plan.for_layer("a").data == qs.FixedPoint(3, 1, signed=False) and plan.for_layer("b").data == qs.FixedPoint(1, 0)
     with pytest.raises(ValueError, match="2 signedness flags given for 3 layers"):
         search.data_plan(["a", "b", "c"], [(1, 1)] * 3, signed=[True, False])
+
+
+def test_r2_probe_equals_the_full_evaluations_r2(evaluator):
+    plan = qs.PrecisionPlan.uniform(weights="float<3,2>", data="float<3,2>")
+    assert evaluator.r2_only(plan) == pytest.approx(evaluator(plan).r2, abs=1e-6)  # batch layouts differ
+    assert evaluator.r2_only(qs.PrecisionPlan()) == 1.0

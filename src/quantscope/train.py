@@ -22,7 +22,7 @@ from torch import nn
 
 from . import metrics
 from .data import Dataset
-from .emulate import emulate
+from .emulate import compute_layer_names, emulate
 from .formats import Binary
 from .plan import PrecisionPlan
 
@@ -205,7 +205,7 @@ def finetune(
     """Quantization-aware fine-tuning: emulate `model` under `plan` (from its float weights),
     train the emulated model (its float parameters are the shadow copy; the forward pass is
     quantized), and return it with the history. `model` itself is not modified."""
-    if calibration is None and any(plan.for_layer(n).data.adaptive for n, _ in model.named_modules()):
+    if calibration is None and any(plan.for_layer(n).data.adaptive for n in compute_layer_names(model)):
         calibration = train_set.tensors(limit=256)[0]
     qmodel = emulate(model, plan, calibration)
     _clip_weights_(qmodel)

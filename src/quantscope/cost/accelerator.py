@@ -82,9 +82,9 @@ def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
         bits = max(_width(w), _width(d))
         if bits == 32:
             return _row(table, "float")
-        f, scale = _row(table, "float"), _fixed_entry(table, bits).power_mw / _fixed_entry(table, 32).power_mw
-        area = _fixed_entry(table, bits).area_mm2 / _fixed_entry(table, 32).area_mm2
-        return TileEntry(f"float{bits}", f.area_mm2 * area, f.power_mw * scale, _fixed_entry(table, bits).time_factor)
+        f, fixed, fixed32 = _row(table, "float"), _fixed_entry(table, bits), _fixed_entry(table, 32)
+        return TileEntry(f"float{bits}", f.area_mm2 * fixed.area_mm2 / fixed32.area_mm2,
+                         f.power_mw * fixed.power_mw / fixed32.power_mw, fixed.time_factor)
     return _fixed_entry(table, max(_width(w), _width(d)))
 
 

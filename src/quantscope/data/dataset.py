@@ -152,6 +152,15 @@ def _per_class_sample(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
     return np.sort(np.concatenate(picked))
 
 
+def _select_split(x: np.ndarray, y: np.ndarray, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The examples of `split` from the base set: all of it, "val", or "test_rest"."""
+    if split not in ("val", "test_rest"):
+        return x, y
+    val = val_indices(y, seed)
+    keep = val if split == "val" else np.setdiff1d(np.arange(len(y)), val)
+    return x[keep], y[keep]
+
+
 def val_indices(test_labels: torch.Tensor | np.ndarray, seed: int = 0) -> np.ndarray:
     """Hashemi's validation set: 10% of each class drawn from the test set (sorted indices)."""
     return _per_class_sample(np.asarray(test_labels), VAL_FRACTION, seed)
@@ -176,10 +185,7 @@ def load(
     raw = _raw(name, data_dir, download)
     base = "train" if split == "train" else "test"
     x, y = raw[base]
-    if split in ("val", "test_rest"):
-        val = val_indices(y, seed)
-        keep = val if split == "val" else np.setdiff1d(np.arange(len(y)), val)
-        x, y = x[keep], y[keep]
+    x, y = _select_split(x, y, split, seed)
     return Dataset(
         name=name, split=split, images=torch.from_numpy(np.ascontiguousarray(x)), labels=torch.from_numpy(np.asarray(y, dtype=np.int64)),
         classes=s.classes, mean=s.mean, std=s.std, max_value=16 if name == "digits" else 255, lossless=s.lossless,
@@ -192,10 +198,7 @@ def _load_image_folder(path: Path, split: str, seed: int, normalize: str) -> Dat
     if base not in folders:
         raise ValueError(f"image folder {path} has splits {', '.join(sorted(folders))}; {base!r} is needed for split {split!r}")
     x, y, classes = folders[base]
-    if split in ("val", "test_rest"):
-        val = val_indices(y, seed)
-        keep = val if split == "val" else np.setdiff1d(np.arange(len(y)), val)
-        x, y = x[keep], y[keep]
+    x, y = _select_split(x, y, split, seed)
     tx = folders["train"][0] if "train" in folders else x
     scaled = tx.reshape(tx.shape[0], tx.shape[1], -1).astype(np.float64) / 255
     mean = tuple(float(v) for v in scaled.mean(axis=(0, 2)))
