@@ -46,18 +46,12 @@ def run(name: str) -> dict:
     ev = search.Evaluator(model, val, costs=("traffic",), calibration=calibration)
     signed = [r.data_signed for r in search.layer_ranges(model, calibration)]
     fa = ev.float_accuracy
-    uniform_widths = [(i, f) for i in range(1, 13) for f in range(0, 5)]
-    uni = search.sweep(ev, [search.data_plan(layers, [w] * len(layers), signed=signed) for w in uniform_widths])
-    uni.points = [search.labelled(p, uniform=list(w)) for p, w in zip(uni.points, uniform_widths)]
-    close = [p for p in uni.points if p.accuracy >= 0.999 * fa]
-    start_point = min(close, key=lambda p: (p.costs["traffic"], -p.accuracy))
-    start = [tuple(start_point.labels["uniform"])] * len(layers)
-    greedy = search.greedy(ev, layers, start, fa, TOLERANCES, signed=signed)
+    judd = search.judd_descent(ev, layers, fa, tolerances=TOLERANCES, signed=signed)
+    uni, greedy = judd.uniform, judd.greedy
     rows = []
     for tol in TOLERANCES:
         key = f"{tol:.0%}"
-        ok_uniform = [p for p in uni.points if p.accuracy >= (1 - tol) * fa]
-        best_u = min(ok_uniform, key=lambda p: p.costs["traffic"])
+        best_u = judd.best_uniform(tol, fa)
         best_g = greedy.best[key]
         rows.append({"tolerance": key, "greedy_widths": widths_of(best_g.plan, layers), "greedy_traffic": best_g.costs["traffic"],
                      "greedy_accuracy": best_g.accuracy, "uniform_widths": "%d.%d" % tuple(best_u.labels["uniform"]),
@@ -65,7 +59,7 @@ def run(name: str) -> dict:
                      "judd_widths": JUDD[name][key][0], "judd_tr": JUDD[name][key][1]})
     ref = search.data_plan(layers, [(16, 8)] * len(layers), weights="fixed<16,12>")
     sens = search.sensitivity(ev, layers, ref, weight_fraction_bits=range(0, 13), data_integer_bits=range(1, 17), data_fraction_bits=range(0, 9))
-    return {"network": name, "float_accuracy": fa, "layers": layers, "signed": signed, "start": start_point.labels["uniform"], "rows": rows,
+    return {"network": name, "float_accuracy": fa, "layers": layers, "signed": signed, "start": list(judd.start), "rows": rows,
             "greedy_points": [{"widths": p.labels["widths"], "traffic": p.costs["traffic"], "accuracy": p.accuracy} for p in greedy.points],
             "uniform_points": [{"widths": p.labels["uniform"], "traffic": p.costs["traffic"], "accuracy": p.accuracy} for p in uni.points],
             "sensitivity": [{**p.labels, "relative_accuracy": p.accuracy / fa} for p in sens.points],

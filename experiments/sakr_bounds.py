@@ -31,10 +31,7 @@ def run(name: str, examples: int) -> dict:
     model, test, _ = trained(name, "test")
     test = test.subset(slice(0, examples))
     x, y = test.tensors()
-    base = search.sakr_bounds(model, x[:500], y[:500])
-    offset = base.rule_offset()
-    pairs = [(b, b) for b in BITS] + [(b, b + offset) for b in BITS if offset and 2 <= b + offset <= 24]
-    bounds = search.sakr_bounds(model, x, y, precisions=pairs, ranges=search.layer_ranges(model, x), batch_size=100)
+    bounds, pairs, offset = search.sakr_sweep(model, x, y, BITS)
     float_logits = predict(model, test)
     float_error = 1 - metrics.topk_accuracy(float_logits, test.labels)
     rows = []

@@ -12,3 +12,23 @@ SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datas
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _study_cache(tmp_path_factory, monkeypatch):
+    """Trained float models of test studies go to a per-session cache, not the user's."""
+    monkeypatch.setenv("QUANTSCOPE_CACHE", str(tmp_path_factory.getbasetemp() / "qs-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """The TINY study (tests/studies.py) run once in-process: (folder, StudyResult)."""
+    import copy
+    import os
+
+    from quantscope.study import run_study
+    from studies import TINY
+
+    os.environ["QUANTSCOPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "qs-cache")
+    out = tmp_path_factory.mktemp("tiny")
+    return out, run_study(copy.deepcopy(TINY), out, progress=False, log=lambda m: None)

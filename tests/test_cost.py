@@ -140,3 +140,24 @@ def test_technology_tables_can_be_replaced(tmp_path):
     with pytest.raises(FileNotFoundError, match="shipped tables: .*hashemi65"):
         cost.load_table("nope")
     assert math.isclose(cost.load_table("horowitz45")["energy_pj"]["int_mult"][32], 3.1)
+
+
+def test_mac_plan_cost_weights_layers_by_macs_and_refuses_uncovered_formats():
+    import quantscope as qs
+    from quantscope import models
+    from quantscope.cost import MacModel, mac_plan_cost
+
+    net, x = models.create("lenet"), models.example_input("lenet")
+    mac = MacModel.load()
+    uniform = mac_plan_cost(net, qs.PrecisionPlan.uniform(weights="float<6,7>", data="float<6,7>"), x)
+    assert uniform.speedup == pytest.approx(mac.speedup("float<6,7>"))
+    assert uniform.energy_saving == pytest.approx(mac.energy_saving("float<6,7>"))
+    layers = [c.info for c in qs.cost.cost_layers(net, None, x)]
+    mixed_plan = qs.PrecisionPlan.uniform(weights="float<6,7>", data="float<6,7>").with_layer(layers[0].name, data="fixed<16,8>")
+    mixed = mac_plan_cost(net, mixed_plan, x)
+    total = sum(i.macs for i in layers)
+    ad = lambda f: mac.area(f) * mac.delay(f)  # noqa: E731
+    expected = total * ad("float32") / (layers[0].macs * ad("fixed<16,8>") + (total - layers[0].macs) * ad("float<6,7>"))
+    assert mixed.speedup == pytest.approx(expected)
+    with pytest.raises(ValueError, match="not binary"):
+        mac_plan_cost(net, qs.PrecisionPlan.uniform(weights="binary", data="binary"), x)

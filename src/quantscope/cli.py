@@ -240,24 +240,7 @@ def _plan_arg(plan: str | None):
         return PrecisionPlan()
     if Path(plan).suffix.lower() in (".yaml", ".yml", ".json"):
         return PrecisionPlan.load(plan)
-    parts = [p for p in _split_top(plan)]
-    if len(parts) == 2:
-        return PrecisionPlan.uniform(weights=parts[0], data=parts[1])
-    return PrecisionPlan.uniform(weights=plan, data=plan)
-
-
-def _split_top(text: str) -> list[str]:
-    """Split on commas outside <...>."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch == "<"
-        depth -= ch == ">"
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return parts + [cur]
+    return PrecisionPlan.parse(plan)
 
 
 @app.command("cost")
@@ -326,6 +309,99 @@ def cost_cmd(
     console.print(t)
     console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
                   f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
+
+
+def _executor(executor: str | None, workers: int | None, address: str | None):
+    from .executors import make_executor
+
+    kind = executor or ("ray" if address else "process" if workers and workers > 1 else "inprocess")
+    return make_executor(kind, workers, address)
+
+
+def _run_study(config, out, executor, workers, address, resume, data_dir, report):
+    from .study import run_study
+
+    ex = _executor(executor, workers, address)
+    try:
+        result = run_study(config, out, ex, resume=resume, data_dir=data_dir, report=report, progress=True,
+                           log=lambda m: console.print(m, highlight=False))
+    finally:
+        ex.close()
+    console.print(f"{result.evaluated} points evaluated, {result.reused} read from the store, {result.seconds:.1f} s; "
+                  f"results in {result.store_path}")
+    if result.report is not None:
+        console.print(f"report: {result.report}", highlight=False, soft_wrap=True)
+    return result
+
+
+EXECUTOR_HELP = "inprocess, process (a local pool of --workers) or ray (--address, else a local Ray instance)."
+
+
+@app.command("study")
+@friendly_errors
+def study_cmd(
+    config: str = typer.Argument(..., help="A study config (YAML); see docs/studies.md and experiments/configs/."),
+    out: str = typer.Option(None, "--out", help="Results folder (default results/NAME)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a study whose folder holds results (stored points are reused)."),
+    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers (implies --executor process when > 1)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (implies --executor ray)."),
+    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
+) -> None:
+    """Run a study from a config: float baseline, every run's points, costs, report.
+
+    Points are stored as they complete; stop it at any time and continue with --resume.
+
+    Examples:
+
+      quantscope study experiments/configs/hashemi_lenet.yaml --data-dir ../shared/datasets
+
+      quantscope study my-study.yaml --workers 2 --resume
+
+      quantscope study my-study.yaml --executor ray --address ray://head:10001
+    """
+    _run_study(config, out, executor, workers, address, resume, data_dir, report)
+
+
+@app.command("demo")
+@friendly_errors
+def demo_cmd(
+    out: str = typer.Option("quantscope-demo", "--out", help="Results folder."),
+    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the demo's study config and exit."),
+) -> None:
+    """The embedded demo: a complete small study on scikit-learn's digits, offline.
+
+    Trains a small CNN (cached), evaluates Hashemi's precisions with QAT, custom-float and
+    fixed-point sweeps, Judd's greedy search, per-layer sensitivity and Sakr's bounds with every
+    cost model, and writes an HTML report. Re-running it reuses stored points.
+
+    Example: quantscope demo --out quantscope-demo
+    """
+    from .study import DEMO_CONFIG
+
+    if show_config:
+        typer.echo(DEMO_CONFIG.read_text())
+        return
+    _run_study(DEMO_CONFIG, out, executor, workers, None, True, None, True)
+
+
+@app.command("report")
+@friendly_errors
+def report_cmd(
+    results: str = typer.Argument(..., help="A study folder written by `quantscope study` (holds study.json and results.sqlite)."),
+    out: str = typer.Option(None, "--out", help="Report folder (default RESULTS/report)."),
+) -> None:
+    """Write a study's HTML report, its figures as PNG and SVG, and its points as CSV and JSON.
+
+    Example: quantscope report results/digits-demo
+    """
+    from .report import write_report
+
+    path = write_report(results, out)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -182,6 +182,25 @@ class PrecisionPlan:
             raise ValueError("plan: 'overrides' must map layer names or patterns to formats")
         return cls(data.get("default") or {}, overrides)
 
+    @classmethod
+    def parse(cls, text: str) -> PrecisionPlan:
+        """A uniform plan from "W, D" (weights and data formats) or one format for both."""
+        parts, depth, cur = [], 0, ""
+        for ch in text:
+            depth += ch == "<"
+            depth -= ch == ">"
+            if ch == "," and depth == 0:
+                parts.append(cur)
+                cur = ""
+            else:
+                cur += ch
+        parts.append(cur)
+        if len(parts) == 2:
+            return cls.uniform(weights=parts[0].strip(), data=parts[1].strip())
+        if len(parts) > 2:
+            raise ValueError(f"a plan string is one format or 'weights, data'; got {len(parts)} parts in {text!r}")
+        return cls.uniform(weights=text, data=text)
+
     def save(self, path: str | Path) -> None:
         """Write the plan as YAML (.yaml/.yml) or JSON (.json), atomically."""
         path = Path(path)

@@ -20,17 +20,21 @@ point uses the same delay slope (no published delay point). `fit()` recomputes e
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
+from torch import nn
 
 from ..formats import FixedPoint, Float32, Format, MiniFloat, as_format
+from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
-from .layers import DATA_DIR, load_table
+from .layers import DATA_DIR, cost_layers, load_table
 
 FIT_FILE = DATA_DIR / "hill_mac_fit.yaml"
 COEFFS = ("mul2", "mul1", "fmul2", "add", "norm", "shift", "exp", "ctl")
@@ -186,6 +190,33 @@ class MacModel:
     def energy_saving(self, fmt: Format | str) -> float:
         """Energy of a float32 MAC over this format's."""
         return self.energy(Float32()) / self.energy(fmt)
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> MacModel:
+    return MacModel.load()
+
+
+@dataclass(frozen=True)
+class MacPlanCost:
+    """A network's MAC-weighted speedup at fixed area and energy saving over float32 (Hill)."""
+
+    speedup: float
+    energy_saving: float
+
+
+def mac_plan_cost(model: nn.Module, plan: PrecisionPlan, example_input: torch.Tensor, mac: MacModel | None = None) -> MacPlanCost:
+    """Hill's MAC ratios for a whole network: each layer's MACs run on a unit of the wider of
+    its weight and data formats, so time ~ sum MACs x area x delay and energy ~ sum MACs x
+    energy, both against float32 units. Raises ValueError where that wider format is one the
+    model does not cover (power-of-two, binary)."""
+    mac = mac or _shipped()
+    rows = [(c.info.macs, max((c.precision.weights, c.precision.data), key=lambda f: f.bits)) for c in cost_layers(model, plan, example_input)]
+    f32 = Float32()
+    total = sum(n for n, _ in rows)
+    time = sum(n * mac.area(f) * mac.delay(f) for n, f in rows)
+    energy = sum(n * mac.energy(f) for n, f in rows)
+    return MacPlanCost(total * mac.area(f32) * mac.delay(f32) / time, total * mac.energy(f32) / energy)
 
 
 def main() -> None:

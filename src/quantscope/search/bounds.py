@@ -263,3 +263,22 @@ def sakr_bounds(
     bounds = SakrBounds(e_a / n, e_w / n, ranges, errors / n if labels is not None else float("nan"), n)
     bounds.theorem2 = {p: float(t2[j]) / n for j, p in enumerate(pairs)}
     return bounds
+
+
+def sakr_sweep(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor | None,
+    bits: Sequence[int],
+    rule_examples: int = 500,
+    batch_size: int = 100,
+) -> tuple[SakrBounds, list[tuple[int, int]], int]:
+    """Sakr's figures in one call: the rule's offset from E_A, E_W on the first `rule_examples`,
+    then both theorems at (B, B) and (B, B + offset) for every B in `bits` (offsets that leave
+    2..24 bits are skipped). Returns the bounds, the (B_A, B_W) pairs (equal pairs first) and the
+    offset."""
+    base = sakr_bounds(model, x[:rule_examples], None if labels is None else labels[:rule_examples])
+    offset = base.rule_offset()
+    pairs = [(b, b) for b in bits] + [(b, b + offset) for b in bits if offset and 2 <= b + offset <= 24]
+    bounds = sakr_bounds(model, x, labels, precisions=pairs, ranges=layer_ranges(model, x), batch_size=batch_size)
+    return bounds, pairs, offset

@@ -6,13 +6,20 @@ decisions, the R^2 of the last-layer outputs on the first `r2_inputs` examples (
 cost models asked for. `evaluate_many` runs plans through an executor (anything with
 `map(fn, items)`: in-process by default; process pools and Ray in `quantscope.executors`) under
 an optional `Budget`, so searches can run points in parallel, cache them, and stop cleanly.
+
+An evaluator's `fingerprint` hashes everything its points depend on (weights, evaluation data,
+calibration batch, settings, QAT settings and data, EVALUATOR_VERSION), so a result store can key
+points by (fingerprint, plan). Each point runs with a fixed number of torch threads (`threads`):
+float sums depend on the thread count, and results must not depend on the executor.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -21,10 +28,15 @@ from torch import nn
 from .. import cost, metrics
 from ..data import Dataset
 from ..emulate import emulate
+from ..executors import InProcess
 from ..plan import PrecisionPlan
-from ..train import predict
+from ..store import content_key
+from ..train import TrainConfig, finetune, predict
 
-__all__ = ["Point", "Evaluator", "Budget", "BudgetExhausted", "InProcess", "COST_MODELS", "evaluate_many"]
+__all__ = ["Point", "Evaluator", "Budget", "BudgetExhausted", "InProcess", "Qat", "COST_MODELS", "EVALUATOR_VERSION", "evaluate_many"]
+
+#: bump when a change to evaluation or cost code changes stored results
+EVALUATOR_VERSION = 1
 
 
 @dataclass
@@ -51,6 +63,11 @@ class Point:
         return {"plan": self.plan.to_dict(), "accuracy": self.accuracy, "mismatch": self.mismatch, "r2": self.r2,
                 "costs": dict(self.costs), "labels": dict(self.labels)}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Point:
+        """The inverse of `to_dict`."""
+        return cls(PrecisionPlan.from_dict(d["plan"]), d["accuracy"], d["mismatch"], d["r2"], dict(d.get("costs", {})), dict(d.get("labels", {})))
+
 
 def _traffic(model, plan, x):
     return cost.traffic(model, plan, x, batch_size=None).data_ratio
@@ -68,13 +85,70 @@ def _param_bits(model, plan, x):
     return float(sum(r.weight_bits + r.bias_bits for r in cost.footprint(model, plan, x)))
 
 
+def _mac_speedup(model, plan, x):
+    return cost.mac_plan_cost(model, plan, x).speedup
+
+
+def _mac_energy_saving(model, plan, x):
+    return cost.mac_plan_cost(model, plan, x).energy_saving
+
+
 #: cost models an Evaluator can attach to points: name -> fn(model, plan, example_input)
 COST_MODELS: dict[str, Callable[[nn.Module, PrecisionPlan, torch.Tensor], float]] = {
     "traffic": _traffic,          # Judd data traffic ratio vs 32 bits (batch use case)
     "energy_uj": _energy,         # Hashemi accelerator energy per image
     "full_adders": _adders,       # Sakr computational cost per image
     "parameter_bits": _param_bits,
+    "mac_speedup": _mac_speedup,  # Hill: MAC throughput at fixed area over float32 (fixed/float only)
+    "mac_energy_saving": _mac_energy_saving,  # Hill: MAC energy of float32 over this plan's
 }
+
+
+def _costs(names: Sequence[str], model: nn.Module, plan: PrecisionPlan, x: torch.Tensor) -> dict[str, float]:
+    """The named costs; a model that does not cover a plan's formats (MAC units for power-of-two
+    or binary) leaves its cost out rather than inventing one."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = float(COST_MODELS[name](model, plan, x))
+        except ValueError:
+            continue
+    return out
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """A content hash of tensors (dtype, shape and bytes)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def dataset_digest(ds: Dataset) -> str:
+    """A content hash of a dataset split (images, labels, normalization)."""
+    return content_key(ds.name, ds.split, ds.normalize, tensor_digest(ds.images, ds.labels))
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class Qat:
+    """Quantization-aware fine-tuning before each evaluation: training data and settings."""
+
+    train_set: Dataset
+    config: TrainConfig = TrainConfig(epochs=2, lr=1e-3)
+
 
 
 class BudgetExhausted(RuntimeError):
@@ -107,19 +181,13 @@ class Executor(Protocol):
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterable[Any]: ...
 
 
-class InProcess:
-    """Evaluate one point after another in this process."""
-
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        return [fn(i) for i in items]
-
-
 class Evaluator:
     """Plan -> Point for one float model on one evaluation set (see the module docstring).
 
     `calibration` is the batch adaptive data formats take their ranges from (default: the first
     256 evaluation examples); `limit` evaluates only the first examples; `costs` names entries of
-    COST_MODELS; `cache` reuses points of plans already evaluated.
+    COST_MODELS; `threads` is the torch thread count of every evaluation (None: leave it);
+    `qat` fine-tunes each plan's model before it is measured. Points are cached by plan.
     """
 
     def __init__(
@@ -132,6 +200,8 @@ class Evaluator:
         calibration: torch.Tensor | None = None,
         batch_size: int = 1000,
         rounding: str = "nearest",
+        threads: int | None = 1,
+        qat: Qat | None = None,
     ) -> None:
         unknown = [c for c in costs if c not in COST_MODELS]
         if unknown:
@@ -142,28 +212,54 @@ class Evaluator:
         self.r2_inputs = r2_inputs
         self.batch_size = batch_size
         self.rounding = rounding
+        self.threads = threads
+        self.qat = qat
         self.calibration = calibration if calibration is not None else self.dataset.tensors(limit=256)[0]
         self.example = self.calibration[:1]
-        self.float_logits = predict(self.model, self.dataset, batch_size)
+        with _threads(threads):
+            self.float_logits = predict(self.model, self.dataset, batch_size)
         self.float_accuracy = metrics.topk_accuracy(self.float_logits, self.dataset.labels)
         self._cache: dict[PrecisionPlan, Point] = {}
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self.evaluations = 0
+        self.fingerprint = self._fingerprint()
+
+    def _fingerprint(self) -> str:
+        state = self.model.state_dict()
+        qat = None
+        if self.qat is not None:
+            qat = {"config": asdict(self.qat.config), "data": dataset_digest(self.qat.train_set)}
+        return content_key(
+            "evaluator", EVALUATOR_VERSION, type(self.model).__name__, {k: tensor_digest(v) for k, v in state.items()},
+            dataset_digest(self.dataset), tensor_digest(self.calibration), self.costs, self.r2_inputs, self.batch_size,
+            self.rounding, self.threads, qat,
+        )
+
+    def point_key(self, plan: PrecisionPlan) -> str:
+        """The store key of `plan`'s point under this evaluator."""
+        return content_key(self.fingerprint, plan.to_dict())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}  # workers need no copy of the cache
 
     def __call__(self, plan: PrecisionPlan) -> Point:
-        """Emulate under `plan` and measure (cached by plan)."""
+        """Emulate (after QAT if configured) under `plan` and measure (cached by plan)."""
         if plan in self._cache:
             return self._cache[plan]
-        qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
-        logits = predict(qmodel, self.dataset, self.batch_size)
-        n = min(self.r2_inputs, len(logits))
-        point = Point(
-            plan=plan,
-            accuracy=metrics.topk_accuracy(logits, self.dataset.labels),
-            mismatch=metrics.mismatch_rate(self.float_logits, logits),
-            r2=metrics.r_squared(self.float_logits[:n], logits[:n]),
-            costs={c: float(COST_MODELS[c](self.model, plan, self.example)) for c in self.costs},
-        )
+        with _threads(self.threads):
+            if self.qat is not None:
+                qmodel, _ = finetune(self.model, plan, self.qat.train_set, self.qat.config, calibration=self.calibration)
+            else:
+                qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
+            logits = predict(qmodel, self.dataset, self.batch_size)
+            n = min(self.r2_inputs, len(logits))
+            point = Point(
+                plan=plan,
+                accuracy=metrics.topk_accuracy(logits, self.dataset.labels),
+                mismatch=metrics.mismatch_rate(self.float_logits, logits),
+                r2=metrics.r_squared(self.float_logits[:n], logits[:n]),
+                costs=_costs(self.costs, self.model, plan, self.example),
+            )
         self._cache[plan] = point
         self.evaluations += 1
         return point
@@ -171,13 +267,12 @@ class Evaluator:
     def r2_only(self, plan: PrecisionPlan) -> float:
         """The last-layer R^2 on the first `r2_inputs` examples only (Hill's cheap probe); the
         float reference runs on the same small batch, so the float plan scores exactly 1."""
-        if self._probe is None:
-            x, _ = self.dataset.tensors(limit=self.r2_inputs)
-            with torch.no_grad():
+        with _threads(self.threads), torch.no_grad():
+            if self._probe is None:
+                x, _ = self.dataset.tensors(limit=self.r2_inputs)
                 self._probe = (x, self.model(x))
-        x, reference = self._probe
-        qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
-        with torch.no_grad():
+            x, reference = self._probe
+            qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
             return metrics.r_squared(reference, qmodel(x))
 
 

@@ -174,6 +174,48 @@ def greedy(
     return result
 
 
+@dataclass
+class JuddResult:
+    """Judd's whole procedure: the uniform sweep (points labelled `uniform=[I, F]`), the start
+    it gave, and the greedy descent from there."""
+
+    uniform: SearchResult
+    start: tuple[int, int] | None
+    greedy: SearchResult
+
+    def best_uniform(self, tolerance: float, float_accuracy: float, cost: str = "traffic") -> Point | None:
+        """The lowest-cost uniform point within `tolerance` of float accuracy (None if none)."""
+        ok = [p for p in self.uniform.points if p.accuracy >= (1 - tolerance) * float_accuracy]
+        return min(ok, key=lambda p: p.value(cost)) if ok else None
+
+
+def judd_descent(
+    evaluator: Callable[[PrecisionPlan], Point],
+    layers: Sequence[str],
+    float_accuracy: float,
+    uniform_widths: Sequence[tuple[int, int]] = tuple((i, f) for i in range(1, 13) for f in range(0, 5)),
+    tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
+    cost: str = "traffic",
+    weights: Format | str = "float32",
+    signed: bool | Sequence[bool] = True,
+    start_within: float = 0.001,
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+) -> JuddResult:
+    """Sweep uniform data widths I.F, start greedy from the cheapest one within `start_within`
+    of float accuracy (Judd: 0.1%), and descend. If no uniform width is close enough, or the
+    budget stops the sweep, greedy does not run (its result is empty and incomplete)."""
+    widths = [tuple(w) for w in uniform_widths]
+    uni = sweep(evaluator, [data_plan(layers, [w] * len(layers), weights, signed) for w in widths], executor, budget)
+    uni.points = [labelled(p, uniform=list(w)) for p, w in zip(uni.points, widths)]
+    close = [p for p in uni.points if p.accuracy >= (1 - start_within) * float_accuracy]
+    if not close or not uni.complete:
+        return JuddResult(uni, None, SearchResult(complete=False))
+    start = tuple(min(close, key=lambda p: (p.value(cost), -p.accuracy)).labels["uniform"])
+    result = greedy(evaluator, layers, [start] * len(layers), float_accuracy, tolerances, cost, weights, signed, executor, budget)
+    return JuddResult(uni, start, result)
+
+
 # ----------------------------------------------------------------------------------- pareto
 def pareto(points: Sequence[Point], minimize: Sequence[str] = ("traffic",), maximize: Sequence[str] = ("accuracy",)) -> list[Point]:
     """The non-dominated points: none other is at least as good in every objective and better

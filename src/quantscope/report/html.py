@@ -1,0 +1,74 @@
+"""The report page: one self-contained HTML file (figures embedded as PNG data), the figures as
+PNG and SVG files beside it, and the study's points as CSV and JSON."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..store import Store, write_atomic
+from .plots import FIGURES
+from .results import StudyResults, load_results
+from .tables import Table, tables
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1180px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; } th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0.8em 1em 0.8em 0; vertical-align: top; max-width: 560px; }
+figure img { width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.8em; color: #555; }
+.caption { font-size: 0.85em; color: #555; max-width: 900px; } .meta { color: #777; font-size: 0.8em; }
+"""
+
+
+def _table_html(t: Table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns) if any(t.columns) else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in t.rows)
+    caption = f'<p class="caption">{html.escape(t.caption)}</p>' if t.caption else ""
+    return f"<h2>{html.escape(t.title)}</h2>{caption}<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
+
+
+def render(results: StudyResults, out: Path, compare: bool = True) -> str:
+    """Write the figures (PNG, SVG) into `out` and return the page's HTML."""
+    figures = []
+    for stem, (caption, build) in FIGURES.items():
+        fig = build(results)
+        if fig is None:
+            continue
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        (out / f"{stem}.png").write_bytes(png.getvalue())
+        fig.savefig(out / f"{stem}.svg", format="svg")
+        data = base64.b64encode(png.getvalue()).decode()
+        figures.append(f'<figure><img alt="{stem}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}'
+                       f' (<a href="{stem}.png">PNG</a>, <a href="{stem}.svg">SVG</a>)</figcaption></figure>')
+    title = results.config.get("report", {}).get("title") or f"quantscope study: {results.name}"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1><p class='meta'>generated {stamp} from {html.escape(str(results.folder))}; "
+             "points: <a href='points.csv'>CSV</a>, <a href='points.json'>JSON</a></p>"]
+    tabs = tables(results, compare)
+    parts.append(_table_html(tabs[0]))
+    parts.append("<h2>Figures</h2>" + "".join(figures))
+    parts += [_table_html(t) for t in tabs[1:]]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of a study folder (default into FOLDER/report); returns index.html's path."""
+    results = load_results(folder)
+    out = Path(out) if out is not None else results.folder / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    page = render(results, out, compare=results.config.get("report", {}).get("compare", True))
+    with Store(results.folder / results.info.get("store", "results.sqlite")) as store:
+        store.export(out / "points.csv", results.name)
+        store.export(out / "points.json", results.name)
+    path = out / "index.html"
+    write_atomic(path, page)
+    return path

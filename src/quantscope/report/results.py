@@ -1,0 +1,65 @@
+"""A finished study's results read back from its folder: settings, runs, points with labels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..store import Store
+
+
+@dataclass
+class RunResult:
+    """One run: its kind, summary, and points (records with `labels`)."""
+
+    name: str
+    kind: str
+    summary: dict[str, Any]
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StudyResults:
+    """Everything a report needs from a study folder."""
+
+    folder: Path
+    info: dict[str, Any]
+    runs: list[RunResult]
+
+    @property
+    def name(self) -> str:
+        return self.info["config"]["name"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info["config"]
+
+    @property
+    def model(self) -> str | None:
+        return self.config["model"].get("name")
+
+    @property
+    def float_accuracy(self) -> float:
+        return self.info["float_accuracy"]
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every point of every run (a point shared by runs appears once per run)."""
+        return [p for r in self.runs for p in r.points]
+
+
+def load_results(folder: str | Path) -> StudyResults:
+    """Read `study.json` and the result store of a study folder written by `run_study`."""
+    folder = Path(folder)
+    info_path = folder / "study.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{folder} is not a study folder (no study.json); run `quantscope study CONFIG --out {folder}` first")
+    info = json.loads(info_path.read_text())
+    name = info["config"]["name"]
+    with Store(folder / info.get("store", "results.sqlite")) as store:
+        members = store.members(name)
+        runs = [RunResult(run, kind, summary, [m for m in members if m["run"] == run]) for run, kind, summary in store.runs(name)]
+    order = {r["name"]: i for i, r in enumerate(info["config"]["runs"])}
+    runs.sort(key=lambda r: order.get(r.name, len(order)))
+    return StudyResults(folder, info, runs)

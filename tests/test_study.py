@@ -1,0 +1,203 @@
+"""Studies from a config: validation, resumable runs, identical results on every executor,
+SIGKILL half-way and resume, the CLI, and the demo."""
+
+import copy
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from quantscope.cli import app
+from quantscope.cost import MacModel
+from quantscope.executors import ProcessPool
+from quantscope.store import Store
+from quantscope.study import load_config, run_study
+
+from studies import TINY, stored
+
+# ------------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(colour="red"), "colour: Extra inputs are not permitted"),
+    (lambda c: c["train"].update(epochs="many"), "train.epochs: Input should be a valid integer"),
+    (lambda c: c["train"].update(lr=-1), "train.lr: Input should be greater than 0"),
+    (lambda c: c["runs"][1].update(kind="sweap"), "runs.1: Input tag 'sweap' found using 'kind' does not match"),
+    (lambda c: c["runs"][1]["float"].update(exponents=[]), "runs.1.float.exponents: List should have at least 1 item"),
+    (lambda c: c["runs"].append(dict(c["runs"][0])), "run names must be unique; repeated: precisions"),
+    (lambda c: c["evaluation"].update(costs=["trafic"]), "unknown cost model 'trafic' (did you mean 'traffic'?)"),
+    (lambda c: c["model"].update(name="lenett"), "unknown model 'lenett' (did you mean 'lenet'?)"),
+    (lambda c: c["dataset"].update(name="mnits"), "unknown dataset 'mnits'"),
+    (lambda c: c["runs"][0]["plans"].update(bad="fixed<8"), "runs.0.plans: plan 'bad': weights: cannot parse format 'fixed<8'"),
+    (lambda c: c["runs"][2].update(cost="energy"), "minimizes 'energy', which is not in evaluation.costs"),
+    (lambda c: c.pop("train"), "the model needs a checkpoint or a train section"),
+    (lambda c: c["runs"][3].update(bits=[1, 4]), "runs.3.bits.0: Input should be greater than or equal to 2"),
+])
+def test_config_errors_name_the_key_and_the_value(change, message):
+    cfg = copy.deepcopy(TINY)
+    change(cfg)
+    with pytest.raises(ValueError) as err:
+        load_config(cfg)
+    assert message in str(err.value)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match="is a mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+# ----------------------------------------------------------------------------------- a study
+def test_study_stores_every_run_and_point(tiny_study):
+    out, result = tiny_study
+    data = stored(out)
+    runs = {r: (k, s) for r, k, s in data["runs"]}
+    assert list(runs) == ["precisions", "floats", "greedy", "bounds", "sens"]
+    assert all(n == 1 for n in Store(out / "results.sqlite").evaluation_counts().values())
+    assert result.evaluated == len(data["points"])
+    members = [m for m in data["members"] if m[0] == "precisions"]
+    assert [m[2]["label"] for m in members] == ["Floating-Point (32,32)", "Fixed-Point (8,8)", "Binary Net (1,16)"]
+    qat_float = data["points"][members[0][1]]
+    assert qat_float["accuracy"] > 0.9 and "energy_uj" in qat_float["costs"] and "mac_speedup" in qat_float["costs"]
+    # binary weights with 16-bit data run on the 16-bit unit: the network ratio is the unit's
+    assert data["points"][members[2][1]]["costs"]["mac_speedup"] == pytest.approx(MacModel.load().speedup("fixed<16,8>"))
+    greedy = runs["greedy"][1]
+    assert greedy["start"] is not None and len(greedy["rows"]) == 4
+    bounds = runs["bounds"][1]
+    assert [r["b_a"] for r in bounds["rows"]][:4] == [3, 4, 6, 8]
+    assert all(r["theorem2"] <= r["theorem1"] * (1 + 1e-9) for r in bounds["rows"])
+    info = json.loads((out / "study.json").read_text())
+    assert info["trained"] is True and 0.9 < info["float_accuracy"] <= 1
+
+
+def test_rerun_needs_resume_and_then_evaluates_nothing(tiny_study):
+    out, _ = tiny_study
+    before = stored(out)
+    with pytest.raises(ValueError, match="--resume"):
+        run_study(copy.deepcopy(TINY), out, progress=False, report=False, log=lambda m: None)
+    again = run_study(copy.deepcopy(TINY), out, progress=False, report=False, resume=True, log=lambda m: None)
+    assert again.evaluated == 0
+    assert stored(out) == before
+
+
+def test_changed_run_is_redone_reusing_stored_points(tiny_study, tmp_path):
+    out, _ = tiny_study
+    copy_dir = tmp_path / "copy"
+    copy_dir.mkdir()
+    with sqlite3.connect(out / "results.sqlite") as src, sqlite3.connect(copy_dir / "results.sqlite") as dst:
+        src.backup(dst)
+    cfg = copy.deepcopy(TINY)
+    cfg["runs"][1]["float"]["mantissas"] = [1, 2, 3, 4]
+    logs = []
+    result = run_study(cfg, copy_dir, progress=False, report=False, resume=True, log=logs.append)
+    assert result.evaluated == 2  # float<3,4> and float<4,4>; the other six come from the store
+    assert any("run greedy: finished earlier" in m for m in logs)
+
+
+def test_same_results_in_process_process_pool_and_ray(tiny_study, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'quantscope[ray]')")
+    from quantscope.executors import RayExecutor
+
+    reference = stored(tiny_study[0])
+    pool = ProcessPool(2)
+    try:
+        run_study(copy.deepcopy(TINY), tmp_path / "pool", pool, progress=False, report=False, log=lambda m: None)
+    finally:
+        pool.close()
+    assert stored(tmp_path / "pool") == reference
+    ray_ex = RayExecutor(2)
+    try:
+        run_study(copy.deepcopy(TINY), tmp_path / "ray", ray_ex, progress=False, report=False, log=lambda m: None)
+    finally:
+        ray_ex.close()
+        ray.shutdown()
+    assert stored(tmp_path / "ray") == reference
+
+
+SLOW = {
+    "name": "slow",
+    "dataset": {"name": "digits"},
+    "model": {"name": "digits-cnn"},
+    "train": {"epochs": 3, "batch_size": 64, "lr": 0.05},
+    "evaluation": {"costs": ["traffic"]},
+    "runs": [
+        {"name": "accumulate", "kind": "sweep", "float": {"exponents": [4, 5], "mantissas": [2, 3, 4, 5, 6, 7, 8]},
+         "targets": ["weights", "data", "accumulator"]},
+        {"name": "uniform", "kind": "sweep", "formats": ["fixed<6,auto>", "fixed<8,auto>"]},
+    ],
+}
+
+
+def test_sigkill_half_way_then_resume_loses_and_repeats_nothing(tmp_path):
+    cfg = tmp_path / "slow.yaml"
+    cfg.write_text(yaml.safe_dump(SLOW))
+    reference = tmp_path / "reference"
+    run_study(cfg, reference, progress=False, report=False, log=lambda m: None)  # also caches the float model
+    total = len(stored(reference, "slow")["points"])
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "quantscope", "study", str(cfg), "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    done = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "results.sqlite").exists():
+            try:
+                with sqlite3.connect(out / "results.sqlite") as db:
+                    done = db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+            except sqlite3.OperationalError:
+                done = 0
+            if done >= 4:
+                break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 4 <= done < total, f"the kill should land half-way: {done} of {total} points stored"
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=os.environ.copy())
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{total - done} points evaluated" in resumed.stdout.replace("\n", " ") or "points evaluated" in resumed.stdout
+    assert stored(out, "slow") == stored(reference, "slow")
+    with Store(out / "results.sqlite") as s:
+        counts = s.evaluation_counts()
+    assert len(counts) == total and set(counts.values()) == {1}, "a stored point was evaluated again"
+
+
+# ------------------------------------------------------------------------------------- CLI
+def test_cli_study_report_and_errors(tiny_study, tmp_path):
+    runner = CliRunner()
+    cfg = tmp_path / "tiny.yaml"
+    small = copy.deepcopy(TINY)
+    small["runs"] = small["runs"][1:2]
+    cfg.write_text(yaml.safe_dump(small))
+    res = runner.invoke(app, ["study", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "6 points evaluated" in res.output and "report:" in res.output
+    assert (tmp_path / "o" / "report" / "index.html").is_file()
+    res = runner.invoke(app, ["study", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--resume" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["study", str(cfg), "--executor", "threads"])
+    assert res.exit_code == 2 and "unknown executor 'threads'" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and "not a study folder" in res.output
+    res = runner.invoke(app, ["report", str(tiny_study[0]), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0 and (tmp_path / "rep" / "energy_pareto.svg").is_file()
+    assert "--workers" in runner.invoke(app, ["study", "--help"]).output
+
+
+def test_demo_runs_offline_and_prints_the_report(tmp_path):
+    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert res.exit_code == 0, res.output
+    path = res.output.strip().splitlines()[-1].removeprefix("report: ")
+    assert Path(path).is_file() and Path(path).name == "index.html"
+    data = stored(tmp_path / "demo", "digits-demo")
+    assert {r for r, _, _ in data["runs"]} >= {"hashemi-precisions", "custom-floats", "judd-greedy", "sakr-bounds"}
