@@ -407,6 +407,7 @@ class StoredExecutor:
         self.inner, self.store, self.progress, self.task = inner, store, progress, task
         self.evaluated = 0
         self.reused = 0
+        self.total = 0
 
     def map(self, fn: Evaluator, plans: Iterable[PrecisionPlan]) -> list[Point]:
         plans = list(plans)
@@ -414,9 +415,9 @@ class StoredExecutor:
         found = self.store.get_many(keys)
         todo = {k: p for k, p in zip(keys, plans) if k not in found}
         self.reused += len(set(keys)) - len(todo)
-        task = self.progress.tasks[self.task] if self.progress is not None else None
+        self.total += len(set(keys))
         if self.progress is not None:
-            self.progress.update(self.task, total=(task.total or 0) + len(set(keys)), advance=len(set(keys)) - len(todo))
+            self.progress.update(self.task, total=self.total, advance=len(set(keys)) - len(todo))
         order = list(todo)
         left = len(order)
         self._running(left)

@@ -136,10 +136,10 @@ FIGURES: dict[str, tuple[str, Callable[[StudyResults], Figure | None]]] = {
                       "(like Hashemi et al., Figure 4).", energy_pareto),
     "speedup_accuracy": ("Accuracy relative to float against the MAC speedup at fixed area over float32 (like Hill et al., Figure 6); "
                          "power-of-two and binary points have no MAC model and are left out.", speedup_accuracy),
-    "traffic_accuracy": ("Data traffic ratio against relative accuracy: uniform widths and the greedy search's mixed per-layer plans, "
-                         "circled: the best plan per tolerance (like Judd et al., Figure 5).", traffic_accuracy),
+    "traffic_accuracy": ("Data traffic ratio against relative accuracy (like Judd et al., Figure 5): with a greedy run, its uniform "
+                         "widths and mixed per-layer plans, circled: the best plan per tolerance; otherwise every point.", traffic_accuracy),
     "bounds_vs_bits": ("Sakr et al.'s Theorem 1 and Theorem 2 bounds on the mismatch probability against activation bits, with the "
-                       "simulated mismatch of the fixed-point network.", bounds_vs_bits),
+                       "simulated mismatch of the fixed-point network (a zero mismatch is drawn at 1e-6).", bounds_vs_bits),
     "sensitivity": ("Relative accuracy when one layer's precision varies and the others stay at the reference "
                     "(like Judd et al., Figure 3).", sensitivity),
 }

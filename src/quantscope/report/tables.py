@@ -89,8 +89,13 @@ def sweep_table(results: StudyResults, run: RunResult) -> Table:
     costs = list(dict.fromkeys(c for p in run.points for c in p["costs"]))
     rows = [[p["labels"].get("label", ""), _pct(p["accuracy"]), _num(p["accuracy"] / fa, 4), _pct(p["mismatch"]), _num(p["r2"], 4),
              *(_num(p["costs"].get(c)) for c in costs)] for p in run.points]
-    return Table(f"{run.name}: sweep", f"{len(rows)} uniform plans" + (" after QAT" if run.summary.get("qat") else "") + ".",
-                 ["format", "accuracy (%)", "relative", "mismatch (%)", "R²", *costs], rows)
+    caption = f"{len(rows)} uniform plans" + (" after QAT" if run.summary.get("qat") else "") + "."
+    fast = [p for p in run.points if "mac_speedup" in p["costs"] and p["accuracy"] >= 0.99 * fa]
+    if fast:
+        best = max(fast, key=lambda p: p["costs"]["mac_speedup"])
+        caption += (f" Fastest within 1% of float accuracy (Hill et al., Figure 10): {best['labels'].get('label', '')}, "
+                    f"{best['costs']['mac_speedup']:.2f}x MAC speedup at fixed area, {100 * best['accuracy'] / fa:.2f}% of float accuracy.")
+    return Table(f"{run.name}: sweep", caption, ["format", "accuracy (%)", "relative", "mismatch (%)", "R²", *costs], rows)
 
 
 def _widths(ws: list | None) -> str:
