@@ -47,6 +47,13 @@ def test_config_errors_name_the_key_and_the_value(change, message):
     assert message in str(err.value)
 
 
+def test_checkpoint_that_does_not_fit_the_model_is_a_clear_error(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    cfg = {**copy.deepcopy(TINY), "model": {"name": "digits-cnn", "checkpoint": str(root / "checkpoints" / "lenet-mnist.pt")}}
+    with pytest.raises(ValueError, match="lenet-mnist.pt does not fit model digits-cnn"):
+        run_study(cfg, tmp_path, progress=False, report=False, log=lambda m: None)
+
+
 def test_config_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_config(tmp_path / "none.yaml")

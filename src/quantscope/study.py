@@ -373,7 +373,10 @@ def float_model(cfg: StudyConfig, base: Path, train_set: data.Dataset, log: Call
     if cfg.model.checkpoint is not None:
         path = (base / cfg.model.checkpoint).resolve()
         state, _ = load_checkpoint(path)
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {path} does not fit model {cfg.model.name or cfg.model.module}: {str(err).splitlines()[0]}") from None
         return FloatModel(model.eval(), path, False, 0.0)
     assert cfg.train is not None
     key = content_key("float-model", repr(model), {k: tensor_digest(v) for k, v in model.state_dict().items()},

@@ -87,6 +87,23 @@ def traffic_accuracy(results: StudyResults) -> Figure | None:
     return fig
 
 
+def uniform_widths(results: StudyResults) -> Figure | None:
+    """Relative accuracy against uniform data integer bits, one line per fraction width (Judd Fig. 2)."""
+    greedy = [r for r in results.runs if r.kind == "greedy"]
+    if not greedy:
+        return None
+    fa = results.float_accuracy
+    fig, ax = _figure("Uniform data precision (Judd Fig. 2)", "integer bits I (all layers)", _RELATIVE)
+    for r in greedy:
+        pts = [p for p in r.points if p["labels"].get("search") == "uniform"]
+        for frac in sorted({p["labels"]["uniform"][1] for p in pts}):
+            line = sorted((p for p in pts if p["labels"]["uniform"][1] == frac), key=lambda p: p["labels"]["uniform"][0])
+            ax.plot([p["labels"]["uniform"][0] for p in line], [p["accuracy"] / fa for p in line], "-o", ms=3,
+                    label=f"{r.name}: F = {frac}" if len(greedy) > 1 else f"F = {frac}")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def bounds_vs_bits(results: StudyResults) -> Figure | None:
     """Sakr's Theorem 1 and 2 bounds and the simulated mismatch against B_A (log y)."""
     runs = [r for r in results.runs if r.kind == "bounds"]
@@ -138,6 +155,8 @@ FIGURES: dict[str, tuple[str, Callable[[StudyResults], Figure | None]]] = {
                          "power-of-two and binary points have no MAC model and are left out.", speedup_accuracy),
     "traffic_accuracy": ("Data traffic ratio against relative accuracy (like Judd et al., Figure 5): with a greedy run, its uniform "
                          "widths and mixed per-layer plans, circled: the best plan per tolerance; otherwise every point.", traffic_accuracy),
+    "uniform_widths": ("Relative accuracy when every layer's data uses the same fixed-point width I.F, against I, one line per F "
+                       "(like Judd et al., Figure 2); weights as in the greedy run.", uniform_widths),
     "bounds_vs_bits": ("Sakr et al.'s Theorem 1 and Theorem 2 bounds on the mismatch probability against activation bits, with the "
                        "simulated mismatch of the fixed-point network (a zero mismatch is drawn at 1e-6).", bounds_vs_bits),
     "sensitivity": ("Relative accuracy when one layer's precision varies and the others stay at the reference "
