@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,17 +19,26 @@ _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1180px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; } th { background: #f3f3f3; }
-td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; } th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 0.8em 1em 0.8em 0; vertical-align: top; max-width: 560px; }
 figure img { width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.8em; color: #555; }
 .caption { font-size: 0.85em; color: #555; max-width: 900px; } .meta { color: #777; font-size: 0.8em; }
 """
 
 
+_NUMBER = re.compile(r"^[+\-−]?(\d[\d,]*\.?\d*(e[+\-]?\d+)?|–)$")
+
+
+def _cell(text: str) -> str:
+    """A table cell; numbers (and the dash for "none") align right."""
+    cls = ' class="num"' if _NUMBER.match(text) else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
 def _table_html(t: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns) if any(t.columns) else ""
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in t.rows)
+    body = "".join("<tr>" + "".join(_cell(str(c)) for c in row) + "</tr>" for row in t.rows)
     caption = f'<p class="caption">{html.escape(t.caption)}</p>' if t.caption else ""
     return f"<h2>{html.escape(t.title)}</h2>{caption}<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 

@@ -152,7 +152,7 @@ FIGURES: dict[str, tuple[str, Callable[[StudyResults], Figure | None]]] = {
     "energy_pareto": ("Accuracy against the accelerator's energy per image, every point of the study, with the Pareto frontier "
                       "(like Hashemi et al., Figure 4).", energy_pareto),
     "speedup_accuracy": ("Accuracy relative to float against the MAC speedup at fixed area over float32 (like Hill et al., Figure 6); "
-                         "power-of-two and binary points have no MAC model and are left out.", speedup_accuracy),
+                         "power-of-two and binary weights count at their data format's fixed-point unit (conservative); plans with no MAC model are left out.", speedup_accuracy),
     "traffic_accuracy": ("Data traffic ratio against relative accuracy (like Judd et al., Figure 5): with a greedy run, its uniform "
                          "widths and mixed per-layer plans, circled: the best plan per tolerance; otherwise every point.", traffic_accuracy),
     "uniform_widths": ("Relative accuracy when every layer's data uses the same fixed-point width I.F, against I, one line per F "

@@ -42,13 +42,13 @@ def _formats(record: dict[str, Any]) -> tuple[str, str]:
 
 def overview(results: StudyResults) -> Table:
     cfg, info = results.config, results.info
-    evaluated = sum(r.summary.get("evaluated", 0) for r in results.runs)
+    distinct = len({p["key"] for r in results.runs for p in r.points})
     rows = [
         ["study", results.name], ["model", cfg["model"].get("name") or cfg["model"].get("module")],
         ["dataset", f"{cfg['dataset']['name']} ({cfg['dataset']['eval_split']} split, {info['eval_examples']} examples)"],
         ["float accuracy", f"{_pct(results.float_accuracy)} %"], ["checkpoint", info["checkpoint"]],
         ["runs", ", ".join(f"{r.name} ({r.kind}, {len(r.points)} points)" for r in results.runs)],
-        ["points evaluated by the last invocation", str(evaluated)],
+        ["distinct points (each evaluated once)", str(distinct)],
     ]
     return Table("Study", cfg.get("description") or "", ["", ""], rows)
 
