@@ -132,6 +132,29 @@ def test_same_results_in_process_process_pool_and_ray(tiny_study, tmp_path):
     assert stored(tmp_path / "ray") == reference
 
 
+def test_ray_address_runs_on_an_existing_cluster(tiny_study, tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'quantscope[ray]')")
+    ray_cli = Path(sys.executable).with_name("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    port = "6391"
+    start = subprocess.run([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                            "--disable-usage-stats"], capture_output=True, text=True, timeout=120)
+    assert start.returncode == 0, start.stdout + start.stderr
+    try:
+        cfg = copy.deepcopy(TINY)
+        cfg["runs"] = cfg["runs"][1:3]  # the sweep and the greedy search
+        out, path = tmp_path / "cluster", tmp_path / "cluster.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        res = subprocess.run([sys.executable, "-m", "quantscope", "study", str(path), "--out", str(out), "--no-report",
+                              "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+        assert res.returncode == 0, res.stdout + res.stderr
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+    mine, reference = stored(out), stored(tiny_study[0])
+    assert mine["runs"] == [r for r in reference["runs"] if r[0] in ("floats", "greedy")]
+    assert all(reference["points"][k] == v for k, v in mine["points"].items())
+
+
 SLOW = {
     "name": "slow",
     "dataset": {"name": "digits"},

@@ -125,7 +125,11 @@ class RayExecutor:
         self._ray = ray
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, log_to_driver=False)
+                try:
+                    ray.init(address=address, log_to_driver=False)
+                except (ConnectionError, RuntimeError) as err:
+                    raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {err} (a cluster with token "
+                                     "authentication needs RAY_AUTH_MODE=token and its token, e.g. ~/.ray/auth_token)") from None
             else:
                 ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
