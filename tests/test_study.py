@@ -98,6 +98,20 @@ def test_rerun_needs_resume_and_then_evaluates_nothing(tiny_study):
     assert stored(out) == before
 
 
+def test_max_evaluations_stops_a_run_cleanly_and_the_report_says_so(tiny_study, tmp_path):
+    from quantscope.report import load_results, tables
+
+    cfg = copy.deepcopy(TINY)
+    cfg["runs"] = [{**cfg["runs"][2], "max_evaluations": 5}, {**cfg["runs"][3], "max_evaluations": 2}]
+    result = run_study(cfg, tmp_path, progress=False, report=False, log=lambda m: None)
+    assert result.evaluated == 5 + 2
+    runs = {r: s for r, _, s in stored(tmp_path)["runs"]}
+    assert runs["greedy"]["complete"] is False and runs["greedy"]["start"] is None
+    assert runs["bounds"]["complete"] is False and sum("simulated_mismatch" in r for r in runs["bounds"]["rows"]) == 2
+    captions = [t.caption for t in tables(load_results(tmp_path))[1:]]
+    assert all("Incomplete: the run stopped at its max_evaluations" in c for c in captions)
+
+
 def test_changed_run_is_redone_reusing_stored_points(tiny_study, tmp_path):
     out, _ = tiny_study
     copy_dir = tmp_path / "copy"

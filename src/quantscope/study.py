@@ -144,6 +144,10 @@ FormatStr = Annotated[str, AfterValidator(_check_format)]
 class _Run(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     qat: bool = False
+    max_evaluations: int | None = Field(None, ge=1, description="stop the run cleanly after this many points")
+
+    def budget(self) -> search.Budget:
+        return search.Budget(self.max_evaluations)
 
 
 class PlansRun(_Run):
@@ -457,8 +461,9 @@ class _Context:
 def _run_plans(ctx: _Context, run: PlansRun | SweepRun, ex: StoredExecutor):
     ev = ctx.qat_evaluator() if run.qat else ctx.evaluator
     labelled = run.plan_list()
-    points = ex.map(ev, [p for _, p in labelled])
-    return [search.labelled(p, label=label) for (label, _), p in zip(labelled, points)], {"qat": run.qat, "points": len(points)}, ev
+    res = search.sweep(ev, [p for _, p in labelled], ex, run.budget())
+    points = [search.labelled(p, label=label) for (label, _), p in zip(labelled, res.points)]
+    return points, {"qat": run.qat, "points": len(points), "complete": res.complete}, ev
 
 
 def _run_sensitivity(ctx: _Context, run: SensitivityRun, ex: StoredExecutor):
@@ -470,8 +475,8 @@ def _run_sensitivity(ctx: _Context, run: SensitivityRun, ex: StoredExecutor):
     i, f = run.reference_data
     reference = search.data_plan(ctx.layers, [(i, f)] * len(ctx.layers), weights=run.reference_weights)
     res = search.sensitivity(ev, layers, reference, run.weight_fraction_bits, run.data_integer_bits, run.data_fraction_bits,
-                             reference_data_fraction=f, reference_data_integer=i, executor=ex)
-    return res.points, {"layers": layers, "float_accuracy": ev.float_accuracy, "qat": run.qat}, ev
+                             reference_data_fraction=f, reference_data_integer=i, executor=ex, budget=run.budget())
+    return res.points, {"layers": layers, "float_accuracy": ev.float_accuracy, "qat": run.qat, "complete": res.complete}, ev
 
 
 def _widths(plan: PrecisionPlan, layers: Sequence[str]) -> list[list[int]]:
@@ -486,7 +491,8 @@ def _run_greedy(ctx: _Context, run: GreedyRun, ex: StoredExecutor):
     ev = ctx.qat_evaluator() if run.qat else ctx.evaluator
     signed: bool | list[bool] = [r.data_signed for r in search.layer_ranges(ctx.model, ctx.calibration)] if run.signed == "auto" else run.signed
     widths = [(i, f) for i in run.integer_bits for f in run.fraction_bits]
-    judd = search.judd_descent(ev, ctx.layers, ev.float_accuracy, widths, run.tolerances, run.cost, run.weights, signed, executor=ex)
+    judd = search.judd_descent(ev, ctx.layers, ev.float_accuracy, widths, run.tolerances, run.cost, run.weights, signed, executor=ex,
+                               budget=run.budget())
     rows = []
     for tol in run.tolerances:
         g = judd.greedy.best.get(f"{tol:.0%}")
@@ -500,7 +506,7 @@ def _run_greedy(ctx: _Context, run: GreedyRun, ex: StoredExecutor):
         })
     points = [search.labelled(p, search="uniform") for p in judd.uniform.points] + [search.labelled(p, search="greedy") for p in judd.greedy.points]
     summary = {"layers": ctx.layers, "signed": signed, "start": list(judd.start) if judd.start else None, "cost": run.cost,
-               "float_accuracy": ev.float_accuracy, "rows": rows, "qat": run.qat}
+               "float_accuracy": ev.float_accuracy, "rows": rows, "qat": run.qat, "complete": judd.uniform.complete and judd.greedy.complete}
     return points, summary, ev
 
 
@@ -520,14 +526,15 @@ def _run_bounds(ctx: _Context, run: BoundsRun, ex: StoredExecutor):
     rows = [{"b_a": a, "b_w": w, "offset": w - a, "theorem1": t1, "theorem2": t2}
             for (a, w), t1, t2 in zip(pairs, stored["theorem1"], stored["theorem2"])]
     points: list[Point] = []
+    complete = True
     if run.simulate:
-        plans = [PrecisionPlan.from_dict(p) for p in stored["plans"]]
-        points = [search.labelled(p, b_a=a, b_w=w) for p, (a, w) in zip(ex.map(ev, plans), pairs)]
+        res = search.sweep(ev, [PrecisionPlan.from_dict(p) for p in stored["plans"]], ex, run.budget())
+        points, complete = [search.labelled(p, b_a=a, b_w=w) for p, (a, w) in zip(res.points, pairs)], res.complete
         for row, p in zip(rows, points):
             row["simulated_mismatch"] = p.mismatch
             row["simulated_error"] = 1 - p.accuracy
     summary = {"e_a": stored["e_a"], "e_w": stored["e_w"], "rule_offset": stored["offset"], "float_error": 1 - ev.float_accuracy,
-               "estimation_examples": len(x), "rows": rows}
+               "estimation_examples": len(x), "rows": rows, "complete": complete}
     return points, summary, ev
 
 

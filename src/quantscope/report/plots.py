@@ -118,8 +118,10 @@ def bounds_vs_bits(results: StudyResults) -> Figure | None:
             b = [row["b_a"] for row in rows]
             line = ax.plot(b, [row["theorem1"] for row in rows], "--", label=f"Theorem 1, {tag}")[0]
             ax.plot(b, [row["theorem2"] for row in rows], "-", color=line.get_color(), label=f"Theorem 2, {tag}")
-            if "simulated_mismatch" in rows[0]:
-                ax.plot(b, [max(row["simulated_mismatch"], 1e-6) for row in rows], "o", color=line.get_color(), label=f"simulated, {tag}")
+            sim = [row for row in rows if "simulated_mismatch" in row]
+            if sim:
+                ax.plot([row["b_a"] for row in sim], [max(row["simulated_mismatch"], 1e-6) for row in sim], "o", color=line.get_color(),
+                        label=f"simulated, {tag}")
     ax.set_ylim(1e-6, 2)
     ax.legend(fontsize=7)
     return fig

@@ -159,13 +159,16 @@ def tables(results: StudyResults, compare: bool = True) -> list[Table]:
     out = [overview(results)]
     for run in results.runs:
         if run.kind == "plans":
-            out.append(plans_table(results, run, compare))
+            table = plans_table(results, run, compare)
         elif run.kind == "sweep":
-            out.append(sweep_table(results, run))
+            table = sweep_table(results, run)
         elif run.kind == "greedy":
-            out.append(greedy_table(results, run, compare))
+            table = greedy_table(results, run, compare)
         elif run.kind == "bounds":
-            out.append(bounds_table(run))
-        elif run.kind == "sensitivity":
-            out.append(sensitivity_table(results, run))
+            table = bounds_table(run)
+        else:
+            table = sensitivity_table(results, run)
+        if run.summary.get("complete") is False:
+            table.caption += f" Incomplete: the run stopped at its max_evaluations ({len(run.points)} points)."
+        out.append(table)
     return out
