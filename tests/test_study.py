@@ -54,6 +54,37 @@ def test_checkpoint_that_does_not_fit_the_model_is_a_clear_error(tmp_path):
         run_study(cfg, tmp_path, progress=False, report=False, log=lambda m: None)
 
 
+USER_MODULE = """
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+"""
+
+
+def test_a_users_module_is_trained_cached_and_evaluated(tmp_path):
+    (tmp_path / "my_nets.py").write_text(USER_MODULE)
+    cfg = {"name": "mine", "dataset": {"name": "digits"}, "model": {"module": "my_nets.py:build"},
+           "train": {"epochs": 5, "batch_size": 64, "lr": 0.1}, "evaluation": {"costs": ["traffic", "parameter_bits"]},
+           "runs": [{"name": "w", "kind": "sweep", "formats": ["fixed<8,auto>", "fixed<4,auto>"]}]}
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    first = run_study(path, tmp_path / "a", progress=False, report=False, log=lambda m: None)
+    info = json.loads((tmp_path / "a" / "study.json").read_text())
+    assert info["trained"] and info["float_accuracy"] > 0.9 and info["layers"] == ["1", "3"]
+    again = run_study(path, tmp_path / "b", progress=False, report=False, log=lambda m: None)
+    assert json.loads((tmp_path / "b" / "study.json").read_text())["trained"] is False  # cached by content hash
+    assert stored(tmp_path / "a", "mine") == stored(tmp_path / "b", "mine") and first.evaluated == again.evaluated == 2
+    points = stored(tmp_path / "a", "mine")["points"].values()
+    assert sorted(p["costs"]["parameter_bits"] for p in points) == [4 * 2410, 8 * 2410]  # weights and biases (bias follows weights)
+    bad = {**cfg, "model": {"module": f"{tmp_path}/my_nets.py:nothing"}}
+    with pytest.raises(ValueError, match="has no 'nothing'"):
+        run_study(bad, tmp_path / "c", progress=False, report=False, log=lambda m: None)
+    with pytest.raises(FileNotFoundError, match="none.py' does not exist"):  # a dict config's paths are relative to the cwd
+        run_study({**cfg, "model": {"module": "none.py:build"}}, tmp_path / "d", progress=False, report=False, log=lambda m: None)
+
+
 def test_config_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_config(tmp_path / "none.yaml")
