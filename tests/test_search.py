@@ -210,3 +210,18 @@ def test_r2_probe_equals_the_full_evaluations_r2(evaluator):
     plan = qs.PrecisionPlan.uniform(weights="float<3,2>", data="float<3,2>")
     assert evaluator.r2_only(plan) == pytest.approx(evaluator(plan).r2, abs=1e-6)  # batch layouts differ
     assert evaluator.r2_only(qs.PrecisionPlan()) == 1.0
+
+
+def test_bounds_hold_for_the_linearized_noise_model_even_at_two_bits(digits_model):
+    """Both theorems bound the mismatch of the network's first-order response to uniform noise;
+    checked by Monte Carlo at coarse precisions, where the real network may leave that model."""
+    model, _, te = digits_model
+    x, _ = te.tensors(limit=200)
+    pairs = [(2, 2), (3, 3), (3, 2), (4, 4)]
+    b = search.sakr_bounds(model, x, precisions=pairs, batch_size=50)
+    for b_a, b_w in pairs:
+        trials = 30
+        p = search.linearized_mismatch(model, x, b_a, b_w, b.ranges, trials=trials)
+        margin = 3 * math.sqrt(max(p * (1 - p), 1e-4) / (len(x) * trials))
+        assert b.theorem2[(b_a, b_w)] >= p - margin and b.theorem1(b_a, b_w) >= p - margin, (b_a, b_w, p, b.theorem2[(b_a, b_w)])
+        assert p > 0 or b_a >= 4  # coarse precisions really do flip decisions in this model

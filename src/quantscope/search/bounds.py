@@ -282,3 +282,68 @@ def sakr_sweep(
     pairs = [(b, b) for b in bits] + [(b, b + offset) for b in bits if offset and 2 <= b + offset <= 24]
     bounds = sakr_bounds(model, x, labels, precisions=pairs, ranges=layer_ranges(model, x), batch_size=batch_size)
     return bounds, pairs, offset
+
+
+def linearized_mismatch(
+    model: nn.Module,
+    x: torch.Tensor,
+    b_a: int,
+    b_w: int,
+    ranges: list[LayerRange] | None = None,
+    trials: int = 20,
+    generator: torch.Generator | None = None,
+    batch_size: int = 100,
+) -> float:
+    """Monte Carlo mismatch probability of the model both theorems bound: the float outputs plus
+    their first-order response sum_h g_ih n_h to independent uniform noise n_h in
+    [-Delta_h/2, Delta_h/2] on every activation and weight (Delta from `ranges` at B_A, B_W).
+
+    Theorems 1 and 2 must upper-bound this at every precision (up to Monte Carlo error); where the
+    real fixed-point network mismatches more than the bounds, the difference comes from its
+    response to noise not being linear."""
+    layers = _compute_layers(model)
+    scale = {r.name: r for r in (ranges or layer_ranges(model, x))}
+    gen = generator or torch.Generator().manual_seed(0)
+    flips = 0
+    with _eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].detach().clone().requires_grad_(True)
+            captured: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+            hooks = [m.register_forward_hook(lambda mod, args, out, name=name: captured.__setitem__(name, (args[0], out)))
+                     for name, m in layers]
+            try:
+                z = model(xb)
+            finally:
+                for h in hooks:
+                    h.remove()
+            y_hat = z.argmax(1)
+            z_hat = z.gather(1, y_hat[:, None])[:, 0]
+            inputs = [captured[n][0] for n, _ in layers]
+            outputs = [captured[n][1] for n, _ in layers]
+            margins, grads = [], []
+            for i in range(z.shape[1]):
+                margins.append(torch.where(y_hat == i, torch.inf, (z_hat - z[:, i]).detach()).double())
+                g = torch.autograd.grad((z[:, i] - z_hat).sum(), inputs + outputs, retain_graph=True)
+                grads.append([t.detach().double() for t in g])
+            for _ in range(trials):
+                noise_a, noise_w = [], []
+                for n, m in layers:
+                    da = scale[n].data_scale * 2.0 ** -(b_a - 1)
+                    dw = scale[n].weight_scale * 2.0 ** -(b_w - 1)
+                    a = captured[n][0]
+                    noise_a.append((torch.rand(a.shape, generator=gen, dtype=torch.float64) - 0.5) * da)
+                    noise_w.append((torch.rand(m.weight.shape, generator=gen, dtype=torch.float64) - 0.5) * dw)
+                flipped = torch.zeros(len(xb), dtype=torch.bool)
+                for margin, g in zip(margins, grads):
+                    change = torch.zeros(len(xb), dtype=torch.float64)
+                    for k, ((n, m), a) in enumerate(zip(layers, inputs)):
+                        change += (g[k] * noise_a[k]).flatten(1).sum(1)
+                        a64 = a.detach().double()
+                        if isinstance(m, nn.Linear):
+                            response = F.linear(a64, noise_w[k])
+                        else:
+                            response = F.conv2d(a64, noise_w[k], None, m.stride, m.padding, m.dilation)
+                        change += (g[len(layers) + k] * response).flatten(1).sum(1)
+                    flipped |= change > margin
+                flips += int(flipped.sum())
+    return flips / (len(x) * trials)
