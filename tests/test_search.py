@@ -225,3 +225,15 @@ def test_bounds_hold_for_the_linearized_noise_model_even_at_two_bits(digits_mode
         margin = 3 * math.sqrt(max(p * (1 - p), 1e-4) / (len(x) * trials))
         assert b.theorem2[(b_a, b_w)] >= p - margin and b.theorem1(b_a, b_w) >= p - margin, (b_a, b_w, p, b.theorem2[(b_a, b_w)])
         assert p > 0 or b_a >= 4  # coarse precisions really do flip decisions in this model
+
+
+def test_noise_injection_separates_nonlinearity_from_rounding(digits_model):
+    model, _, te = digits_model
+    x, _ = te.tensors(limit=200)
+    b = search.sakr_bounds(model, x, precisions=[(2, 2), (4, 4)], batch_size=50)
+    coarse = search.noise_mismatch(model, x, 2, 2, b.ranges, draws=5)
+    fine = search.noise_mismatch(model, x, 4, 4, b.ranges, draws=5)
+    assert coarse > fine >= 0
+    assert search.noise_mismatch(model, x, 24, 24, b.ranges, draws=1) == 0  # noise far below every margin
+    # the real network under the theorems' own noise stays within Theorem 2 here
+    assert coarse <= b.theorem2[(2, 2)] and fine <= b.theorem2[(4, 4)], (coarse, fine, b.theorem2)
