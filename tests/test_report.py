@@ -92,3 +92,17 @@ def test_report_renders_in_headless_chromium(tiny_study, tmp_path):
     assert len(colourful) > 5000, f"plots not visible: {len(colourful)} coloured pixels"
     assert (bins > 0.01 * bins.sum()).sum() >= 4, f"expected several coloured series, hue histogram {bins.tolist()}"
     assert (rgb == 255).all(1).mean() < 0.97
+
+
+def test_sweep_table_puts_hills_published_mac_ratios_beside_the_model(tiny_study, tmp_path):
+    import copy
+
+    from studies import TINY
+
+    cfg = copy.deepcopy(TINY)
+    cfg["evaluation"]["costs"] = ["mac_speedup", "mac_energy_saving"]
+    cfg["runs"] = [{"name": "hill", "kind": "sweep", "formats": ["float<6,7>", "float<6,8>", "float<3,2>"]}]
+    run_study(cfg, tmp_path, progress=False, report=False, log=lambda m: None)
+    caption = tables(load_results(tmp_path))[1].caption
+    assert "float<6,7> 7.11x speedup (7.2x), 3.46x energy saving (3.4x)" in caption
+    assert "float<6,8> 5.78x speedup (5.7x), 3.14x energy saving (3.0x)" in caption

@@ -95,6 +95,13 @@ def sweep_table(results: StudyResults, run: RunResult) -> Table:
         best = max(fast, key=lambda p: p["costs"]["mac_speedup"])
         caption += (f" Fastest within 1% of float accuracy (Hill et al., Figure 10): {best['labels'].get('label', '')}, "
                     f"{best['costs']['mac_speedup']:.2f}x MAC speedup at fixed area, {100 * best['accuracy'] / fa:.2f}% of float accuracy.")
+    hill = {h["format"]: h for h in published.HILL_POINTS}
+    seen = [p for p in run.points if p["labels"].get("label") in hill and "mac_speedup" in p["costs"]]
+    if seen:
+        caption += " MAC model at Hill et al.'s AlexNet choices (published in parentheses): " + "; ".join(
+            f"{p['labels']['label']} {p['costs']['mac_speedup']:.2f}x speedup ({hill[p['labels']['label']]['speedup']}x)"
+            + (f", {p['costs']['mac_energy_saving']:.2f}x energy saving ({hill[p['labels']['label']]['energy_saving']}x)"
+               if "mac_energy_saving" in p["costs"] else "") for p in seen) + "."
     return Table(f"{run.name}: sweep", caption, ["format", "accuracy (%)", "relative", "mismatch (%)", "R²", *costs], rows)
 
 
