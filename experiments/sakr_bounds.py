@@ -10,7 +10,7 @@ like Sakr's figures (bound vs simulated test error against bits). The rule's off
 first pass over 500 images. For B_A <= 5 it also estimates, by Monte Carlo (10 noise draws per
 image), the mismatch of the model both theorems describe: the float outputs plus their first-order
 response to independent uniform noise (`search.linearized_mismatch`), and the real network with that
-noise added instead of rounding (`search.noise_mismatch`, 10 draws). About 6 minutes on 2 cores.
+noise added instead of rounding (`search.noise_mismatch`, 10 draws). About 4 minutes on 2 cores.
 """
 
 from __future__ import annotations
