@@ -28,6 +28,7 @@ from studies import TINY, stored
     (lambda c: c.update(colour="red"), "colour: Extra inputs are not permitted"),
     (lambda c: c["train"].update(epochs="many"), "train.epochs: Input should be a valid integer"),
     (lambda c: c["train"].update(lr=-1), "train.lr: Input should be greater than 0"),
+    (lambda c: c["qat"].update(threads=2), "qat.threads: Extra inputs are not permitted"),
     (lambda c: c["runs"][1].update(kind="sweap"), "runs.1: Input tag 'sweap' found using 'kind' does not match"),
     (lambda c: c["runs"][1]["float"].update(exponents=[]), "runs.1.float.exponents: List should have at least 1 item"),
     (lambda c: c["runs"].append(dict(c["runs"][0])), "run names must be unique; repeated: precisions"),

@@ -126,10 +126,6 @@ class Store:
         """How many times each stored key was evaluated (1 everywhere unless work was repeated)."""
         return dict(self._db.execute("SELECT key, COUNT(*) FROM evaluations GROUP BY key"))
 
-    def mean_seconds(self) -> float | None:
-        """The mean evaluation time of logged points (for time estimates)."""
-        return self._db.execute("SELECT AVG(seconds) FROM evaluations").fetchone()[0]
-
     # ------------------------------------------------------------------------ runs, members
     def members(self, study: str, run: str | None = None) -> list[dict[str, Any]]:
         """The points a study (or one run of it) used: run, key, labels and the point's record."""
@@ -163,11 +159,6 @@ class Store:
         """(run, kind, summary) of a study's finished runs."""
         rows = self._db.execute("SELECT run, kind, summary FROM runs WHERE study = ? ORDER BY rowid", (study,))
         return [(r, k, json.loads(s)) for r, k, s in rows]
-
-    def studies(self) -> list[str]:
-        """Names of the studies with results here."""
-        rows = self._db.execute("SELECT DISTINCT study FROM members UNION SELECT DISTINCT study FROM runs ORDER BY 1")
-        return [r[0] for r in rows]
 
     # --------------------------------------------------------------------------- artifacts
     def put_artifact(self, key: str, value: dict[str, Any]) -> None:

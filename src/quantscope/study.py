@@ -32,7 +32,7 @@ from .errors import did_you_mean
 from .executors import InProcess
 from .formats import parse_format
 from .plan import FIELDS, PrecisionPlan
-from .search.evaluate import COST_MODELS, Evaluator, Point, Qat, dataset_digest, tensor_digest
+from .search.evaluate import COST_MODELS, Evaluator, Point, Qat, dataset_digest, tensor_digest, torch_threads
 from .store import Store, content_key, write_atomic
 from .train import TrainConfig, load_checkpoint, save_checkpoint, train
 
@@ -83,8 +83,8 @@ class ModelSettings(_Strict):
         return self
 
 
-class TrainSettings(_Strict):
-    """Float training (used when the model has no checkpoint); see `train.TrainConfig`."""
+class _Training(_Strict):
+    """Training settings; see `train.TrainConfig`."""
 
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1)
@@ -95,23 +95,26 @@ class TrainSettings(_Strict):
     schedule: Literal["cosine", "step", "constant"] = "cosine"
     seed: int = 0
     augment: bool = False
-    threads: int | None = Field(None, ge=1, description="torch threads while training (None: all)")
 
     def config(self) -> TrainConfig:
         return TrainConfig(**self.model_dump(exclude={"threads"}))
 
 
-class QatSettings(TrainSettings):
-    """Quantization-aware fine-tuning for runs with `qat: true`."""
+class TrainSettings(_Training):
+    """Float training (used when the model has no checkpoint)."""
+
+    threads: int | None = Field(None, ge=1, description="torch threads while training (None: all)")
+
+
+class QatSettings(_Training):
+    """Quantization-aware fine-tuning for runs with `qat: true` (it runs inside each evaluation,
+    with `evaluation.threads`)."""
 
     epochs: int = Field(2, ge=1)
     lr: float = Field(1e-3, gt=0)
     optimizer: Literal["sgd", "adam"] = "adam"
     weight_decay: float = Field(0.0, ge=0)
     max_batches: int | None = Field(None, ge=1)
-
-    def config(self) -> TrainConfig:
-        return TrainConfig(**self.model_dump(exclude={"threads"}))
 
 
 class EvaluationSettings(_Strict):
@@ -393,13 +396,8 @@ def float_model(cfg: StudyConfig, base: Path, train_set: data.Dataset, log: Call
         return FloatModel(model.eval(), path, False, 0.0)
     log(f"float model: training {cfg.train.epochs} epochs (cached afterwards as {path})")
     start = time.perf_counter()
-    before = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    try:
+    with torch_threads(cfg.train.threads):
         train(model, train_set, cfg.train.config(), progress=True)
-    finally:
-        torch.set_num_threads(before)
     save_checkpoint(path, model, {"model": cfg.model.name, "width": cfg.model.width, "dataset": cfg.dataset.name, "normalize": _normalize(cfg)})
     return FloatModel(model.eval(), path, True, time.perf_counter() - start)
 
@@ -421,10 +419,11 @@ class StoredExecutor:
         keys = [fn.point_key(p) for p in plans]
         found = self.store.get_many(keys)
         todo = {k: p for k, p in zip(keys, plans) if k not in found}
-        self.reused += len(set(keys)) - len(todo)
-        self.total += len(set(keys))
+        unique = len(set(keys))
+        self.reused += unique - len(todo)
+        self.total += unique
         if self.progress is not None:
-            self.progress.update(self.task, total=self.total, advance=len(set(keys)) - len(todo))
+            self.progress.update(self.task, total=self.total, advance=unique - len(todo))
         order = list(todo)
         left = len(order)
         self._running(left)

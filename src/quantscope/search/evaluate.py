@@ -132,7 +132,8 @@ def dataset_digest(ds: Dataset) -> str:
 
 
 @contextmanager
-def _threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with n torch threads (None: leave the count), restoring it afterwards."""
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
@@ -216,7 +217,7 @@ class Evaluator:
         self.qat = qat
         self.calibration = calibration if calibration is not None else self.dataset.tensors(limit=256)[0]
         self.example = self.calibration[:1]
-        with _threads(threads):
+        with torch_threads(threads):
             self.float_logits = predict(self.model, self.dataset, batch_size)
         self.float_accuracy = metrics.topk_accuracy(self.float_logits, self.dataset.labels)
         self._cache: dict[PrecisionPlan, Point] = {}
@@ -246,7 +247,7 @@ class Evaluator:
         """Emulate (after QAT if configured) under `plan` and measure (cached by plan)."""
         if plan in self._cache:
             return self._cache[plan]
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             if self.qat is not None:
                 qmodel, _ = finetune(self.model, plan, self.qat.train_set, self.qat.config, calibration=self.calibration)
             else:
@@ -267,7 +268,7 @@ class Evaluator:
     def r2_only(self, plan: PrecisionPlan) -> float:
         """The last-layer R^2 on the first `r2_inputs` examples only (Hill's cheap probe); the
         float reference runs on the same small batch, so the float plan scores exactly 1."""
-        with _threads(self.threads), torch.no_grad():
+        with torch_threads(self.threads), torch.no_grad():
             if self._probe is None:
                 x, _ = self.dataset.tensors(limit=self.r2_inputs)
                 self._probe = (x, self.model(x))
