@@ -154,7 +154,7 @@ def test_bounds_upper_bound_simulated_mismatch_and_theorem_2_is_tighter(digits_m
     model, tr, te = digits_model
     x, y = te.tensors()
     # 4..8 bits: beyond, the only mismatch left on 359 digits is one near-tie, a sampling limit
-    # of a bound on an expectation (the MNIST experiment checks 2..16 on 10,000 images)
+    # of a bound on an expectation (the MNIST experiment checks 2..16 on 2,000 images)
     pairs = [(b, b) for b in range(4, 9)]
     b = search.sakr_bounds(model, x, y, precisions=pairs)
     float_logits = predict(model, te)
@@ -237,3 +237,35 @@ def test_noise_injection_separates_nonlinearity_from_rounding(digits_model):
     assert search.noise_mismatch(model, x, 24, 24, b.ranges, draws=1) == 0  # noise far below every margin
     # the real network under the theorems' own noise stays within Theorem 2 here
     assert coarse <= b.theorem2[(2, 2)] and fine <= b.theorem2[(4, 4)], (coarse, fine, b.theorem2)
+
+
+def test_coherent_rounding_errors_defeat_both_theorems_on_a_linear_classifier():
+    """The theorems model rounding errors as independent zero-mean noise; rounding to nearest is
+    deterministic. A linear classifier (so first-order propagation is exact) whose class-1 weights
+    all round to zero at 2 bits flips every decision, while both bounds, computed exactly as
+    derived, stay near 0.01; the same classifier under the theorems' uniform noise never flips."""
+    n = 64
+    layer = nn.Linear(n, 2)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.weight[0, 0] = 0.9  # sets the weight range to [-1, 1): the 2-bit step is 0.5
+        layer.weight[1, 1:] = 0.2  # below half a step: each rounds to exactly 0
+        layer.bias.copy_(torch.tensor([1.0, 0.0]))  # biases stay float
+    net = nn.Sequential(layer)
+    gen = torch.Generator().manual_seed(0)
+    x = 0.5 + 0.5 * torch.randint(0, 2, (40, n), generator=gen).float()  # on the 2-bit data grid
+    x[:, 0] = 0.0
+    b = search.sakr_bounds(net, x, precisions=[(2, 2)])
+    assert [(r.data_scale, r.weight_scale) for r in b.ranges] == [(1.0, 1.0)]
+
+    v = 0.2 * x[:, 1:].sum(1) - 1.0  # float margin of class 1 over class 0
+    e_w = (2 * x.square().sum(1) / v.square()).mean()  # d(z0 - z1)/dw = +-x for both rows
+    e_a = (((0.9 - 0.0) ** 2 + (n - 1) * 0.2**2) / v.square()).mean()
+    assert b.e_w == pytest.approx(float(e_w), rel=1e-6) and b.e_a == pytest.approx(float(e_a), rel=1e-6)
+
+    rounded = qs.emulate(net, b.plan(2, 2))
+    with torch.no_grad():
+        sim = qs.metrics.mismatch_rate(net(x), rounded(x))
+    assert sim == 1.0  # every input flips to class 0
+    assert b.theorem2[(2, 2)] <= b.theorem1(2, 2) < 0.02
+    assert search.noise_mismatch(net, x, 2, 2, b.ranges, draws=5) == 0.0
