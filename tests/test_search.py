@@ -260,7 +260,7 @@ def test_coherent_rounding_errors_defeat_both_theorems_on_a_linear_classifier():
 
     v = 0.2 * x[:, 1:].sum(1) - 1.0  # float margin of class 1 over class 0
     e_w = (2 * x.square().sum(1) / v.square()).mean()  # d(z0 - z1)/dw = +-x for both rows
-    e_a = (((0.9 - 0.0) ** 2 + (n - 1) * 0.2**2) / v.square()).mean()
+    e_a = ((0.9**2 + (n - 1) * 0.2**2) / v.square()).mean()  # d(z0 - z1)/dx = w0 - w1: 0.9, then -0.2 each
     assert b.e_w == pytest.approx(float(e_w), rel=1e-6) and b.e_a == pytest.approx(float(e_a), rel=1e-6)
 
     rounded = qs.emulate(net, b.plan(2, 2))
