@@ -22,7 +22,6 @@ import torch
 
 import quantscope as qs
 from quantscope import published, search
-from quantscope.emulate import compute_layer_names
 
 from common import RESULTS, save_json, trained
 
@@ -41,7 +40,7 @@ def widths_of(plan: qs.PrecisionPlan, layers: list[str]) -> str:
 
 def run(name: str) -> dict:
     model, val, train = trained(name, "val")
-    layers = compute_layer_names(model)
+    layers = [o.name for o in qs.layers(model, val.tensors(limit=1)[0])]
     calibration = train.tensors(limit=256)[0]
     ev = search.Evaluator(model, val, costs=("traffic",), calibration=calibration)
     signed = [r.data_signed for r in search.layer_ranges(model, calibration)]

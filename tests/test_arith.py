@@ -145,13 +145,24 @@ def test_float32_accumulator_is_float32_sequential_summation():
 def test_fast_path_equals_the_sequential_loop():
     wf, xf = parse_format("fixed<8,5>"), parse_format("fixed<8,4>")
     x, w, _ = _operands((64, 200), (30, 200), "fixed<8,5>", "fixed<8,4>", seed=3)
-    for acc in ["fixed<24,9>", "fixed<14,9>", "fixed<12,9,overflow=wrap>"]:
+    for acc in ["fixed<24,9>", "fixed<14,9>", "fixed<12,9,overflow=wrap>", "ufixed<24,9>", "ufixed<14,9>"]:
         a = parse_format(acc)
-        fast = arith._dot(x, w, a, "nearest", None, wf, xf)
-        slow = arith._sequential(x.double(), w.double(), a, "nearest", None)
+        fast = arith.dot(x[None], w[None], a, "nearest", None, wf, xf)[0]
+        slow = arith.sequential(x.double()[None], w.double()[None], a, "nearest", None)[0]
         assert torch.equal(fast, slow), acc
     # the narrow saturating accumulator really saturates somewhere, so both branches ran
-    assert (arith._sequential(x.double(), w.double(), parse_format("fixed<14,9>"), "nearest", None).abs() == parse_format("fixed<14,9>").max_value).any()
+    assert (arith.sequential(x.double()[None], w.double()[None], parse_format("fixed<14,9>"), "nearest", None).abs() == parse_format("fixed<14,9>").max_value).any()
+
+
+def test_unsigned_accumulator_saturates_at_zero_on_the_fast_path():
+    """An unsigned accumulator clamps every negative product and partial sum to 0 (issue 14's
+    example: the exact fast path used to return [-8, 8, 0])."""
+    x = torch.tensor([[1.0, 1.0]])
+    w = torch.tensor([[-8.0, 0.0], [8.0, 0.0], [2.0, -2.0]])
+    fmt = parse_format("fixed<8,0>")
+    got = arith.linear(x, w, None, "ufixed<8,0>", weight_format=fmt, data_format=fmt)
+    want = [ref_dot(w[o].tolist(), x[0].tolist(), None, parse_format("ufixed<8,0>")) for o in range(3)]
+    assert got[0].tolist() == want == [0.0, 8.0, 2.0]
 
 
 def test_swamping_in_a_narrow_float_accumulator():

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import quantscope as qs
 from quantscope import FixedPoint, LayerPrecision, PrecisionPlan
-from quantscope.emulate import compute_layer_names
 from nets import LeNetStyle
 
 NAMES = ["features.0", "features.2", "fc1", "fc2"]
+X = torch.rand(2, 1, 28, 28)
 
 
-def test_compute_layers_of_the_lenet_style_network():
-    assert compute_layer_names(LeNetStyle()) == NAMES
+def test_product_ops_of_the_lenet_style_network():
+    assert [o.name for o in qs.layers(LeNetStyle(), X)] == NAMES
 
 
 def test_overrides_and_globs_apply_to_exactly_the_layers_they_name():
@@ -28,9 +29,9 @@ def test_overrides_and_globs_apply_to_exactly_the_layers_they_name():
     assert got["features.2"] == got["features.0"]
     assert got["fc1"] == LayerPrecision("fixed<8,6>", "float32", "fixed<16,8>")
     assert got["fc2"] == LayerPrecision("fixed<8,6>", "float32", "float<4,3>", "fixed<24,12>")
-    qmodel = qs.emulate(LeNetStyle(), plan)
+    qmodel = qs.emulate(LeNetStyle(), plan, calibration=X)
     for name in NAMES:
-        assert qmodel.get_submodule(name).qs_precision == got[name]
+        assert qmodel.ops[name].precision == got[name]
 
 
 def test_later_overrides_win_and_bias_defaults_to_weights():
@@ -40,10 +41,13 @@ def test_later_overrides_win_and_bias_defaults_to_weights():
     assert plan.for_layer("fc2").bias_format == FixedPoint(6, 4)
 
 
-def test_unknown_layer_is_an_error_listing_known_layers():
+def test_unknown_op_is_an_error_listing_known_ops():
     plan = PrecisionPlan.uniform().with_layer("fc3", weights="fixed<8,4>")
-    with pytest.raises(ValueError, match=r"'fc3' matches no compute layer \(did you mean 'fc2'\?\); known layers: features.0, features.2, fc1, fc2"):
-        qs.emulate(LeNetStyle(), plan)
+    message = r"'fc3' matches no op \(did you mean 'fc2'\?\); product ops: features.0, features.2, fc1, fc2; element-wise ops: features.1, features.3, relu"
+    with pytest.raises(ValueError, match=message):
+        qs.emulate(LeNetStyle(), plan, calibration=X)
+    with pytest.raises(ValueError, match=message):  # without a calibration batch: at the first call
+        qs.emulate(LeNetStyle(), plan)(X)
 
 
 def test_bad_fields_and_formats_are_named():

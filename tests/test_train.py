@@ -87,14 +87,14 @@ def test_qat_starts_from_float_weights_and_keeps_the_model(trained, digits):
     qmodel, hist = finetune(trained, plan, tr, TrainConfig(epochs=4, batch_size=32, lr=0.01), te, calibration=calib)
     assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
     assert hist.final_accuracy >= ptq and hist.final_accuracy >= 0.9
-    assert isinstance(qmodel.conv1, qs.emulate.__globals__["_EmulatedLayer"])
+    assert isinstance(qmodel, qs.EmulatedModel) and not qmodel.ops["conv1"].is_float32
 
 
 def test_binaryconnect_clipping_and_weight_clip(trained, digits):
     tr, _ = digits
     plan = qs.PrecisionPlan.uniform(weights="binary", bias="float32", data="fixed<8,auto>")
     qmodel, _ = finetune(trained, plan, tr, TrainConfig(epochs=1, batch_size=64, lr=0.1, max_batches=5))
-    assert all(float(m.weight.detach().abs().max()) <= 1.0 for m in qmodel.modules() if hasattr(m, "qs_precision"))
+    assert all(float(qmodel.model.get_parameter(op.weight).detach().abs().max()) <= 1.0 for op in qmodel.table)
     mlp = models.create("mlp", seed=0)
     mnist_like = data.Dataset("toy", "train", torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (64,)),
                               tuple("0123456789"), (0.0,), (1.0,))

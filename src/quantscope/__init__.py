@@ -3,15 +3,20 @@
 from .formats import ALIASES, Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format, parse_format
 from .quantize import ROUNDING_MODES, quantize, quantize_ste, release_scratch
 from .plan import LayerPrecision, PrecisionPlan
-from .emulate import LayerInfo, LayerStats, emulate, fold_batchnorm, layers, observe
+from .emulation import EmulatedModel, LayerStats, OpInfo, OpTable, emulate, fold_batchnorm, layers, observe
 from .arith import trace_accumulation
 from . import arith
+
+LayerInfo = OpInfo  # the name before ops replaced layers
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALIASES",
+    "EmulatedModel",
     "LayerInfo",
+    "OpInfo",
+    "OpTable",
     "LayerPrecision",
     "LayerStats",
     "PrecisionPlan",

@@ -94,6 +94,28 @@ class Format(ABC):
     def num_values(self) -> int:
         """How many distinct finite values the format holds (+0 and -0 count once)."""
 
+    @property
+    @abstractmethod
+    def significand_bits(self) -> int:
+        """Bits of significand one value carries (a product of two values needs their sum)."""
+
+    @property
+    def within_float32_products(self) -> bool:
+        """True when the product of two values of static formats like this is an exact float32
+        (static grid with values between 2**-63 and 2**63)."""
+        return not self.adaptive and self.min_positive >= 2.0**-63 and self.max_value <= 2.0**63
+
+    @property
+    def float32_sums_exact(self) -> bool:
+        """True when float32 adds two values of this accumulator format exactly or with one
+        innocuous rounding (so one rounding onto the format gives the correct result)."""
+        return False
+
+    @property
+    def accumulator_error(self) -> str | None:
+        """Why this format cannot hold a running sum in the accumulator emulation, or None."""
+        return None
+
     @abstractmethod
     def _enumerate(self) -> list[float]:
         """Every finite representable value (any order, duplicates allowed)."""
@@ -219,6 +241,18 @@ class FixedPoint(Format):
     @property
     def num_values(self) -> int:
         return 2**self.bits_
+
+    @property
+    def significand_bits(self) -> int:
+        return self._int_bits()
+
+    @property
+    def float32_sums_exact(self) -> bool:
+        return self.bits_ <= 23  # a sum of two values fits float32's significand
+
+    @property
+    def accumulator_error(self) -> str | None:
+        return None if self.bits_ <= 53 else "at most 53 bits can be emulated exactly (float64)"
 
     def _enumerate(self) -> list[float]:
         return [math.ldexp(k, -self.frac) for k in range(self.k_min, self.k_max + 1)]
@@ -395,6 +429,14 @@ class MiniFloat(Format):
         return self.special != "none"
 
     @property
+    def significand_bits(self) -> int:
+        return self.man + 1
+
+    @property
+    def float32_sums_exact(self) -> bool:
+        return self.man + 1 <= 11  # 24 >= 2p + 2 (Figueroa): double rounding is innocuous
+
+    @property
     def num_values(self) -> int:
         sub = (2**self.man - 1) if self.subnormals else 0
         normal = (self.emax_field - 1) * 2**self.man + self._top_mantissa + 1
@@ -493,6 +535,10 @@ class PowerOfTwo(Format):
     def num_values(self) -> int:
         return 2 * self.num_exponents + 1
 
+    @property
+    def significand_bits(self) -> int:
+        return 1
+
     def _enumerate(self) -> list[float]:
         assert self.max_exp is not None
         mags = [math.ldexp(1.0, e) for e in range(self.emin, self.max_exp + 1)]
@@ -565,6 +611,14 @@ class Binary(Format):
     def num_values(self) -> int:
         return 2 if self.scale != 0.0 else 1
 
+    @property
+    def significand_bits(self) -> int:
+        return 1
+
+    @property
+    def accumulator_error(self) -> str | None:
+        return "a binary accumulator cannot hold a sum"
+
     def _enumerate(self) -> list[float]:
         return [-self.magnitude, self.magnitude]
 
@@ -605,6 +659,14 @@ class Float32(Format):
     @property
     def num_values(self) -> int:
         return 2 * (2**31 - 2**23) - 1
+
+    @property
+    def significand_bits(self) -> int:
+        return 24
+
+    @property
+    def within_float32_products(self) -> bool:
+        return False
 
     def _enumerate(self) -> list[float]:  # pragma: no cover - guarded by num_values
         raise AssertionError("float32 is never enumerated")

@@ -1,16 +1,17 @@
-"""Precision plans: which format each layer's weights, bias, data and accumulator use.
+"""Precision plans: which format each op's weights, bias, operands, accumulator and output use.
 
-A plan is a default `LayerPrecision` plus ordered overrides keyed by module name or glob pattern
-(`fnmatch` syntax: `features.*`, `fc?`). An override may set only some fields; the rest come from
-the default and earlier overrides, and later overrides win. Plans are values: equal when their
-contents are, hashable, and saved to / loaded from YAML or JSON.
+A plan is a default `LayerPrecision` plus ordered overrides keyed by op name or glob pattern
+(`fnmatch` syntax: `features.*`, `blocks.*.attn.scores`, `fc?`; op names are listed by
+`quantscope.layers`). An override may set only some fields; the rest come from the default and
+earlier overrides, and later overrides win. Plans are values: equal when their contents are,
+hashable, and saved to / loaded from YAML or JSON.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ import yaml
 from .errors import did_you_mean
 from .formats import Float32, Format, as_format
 
-__all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS"]
+__all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS", "ACTIVATION_FIELDS"]
 
-FIELDS = ("weights", "bias", "data", "accumulator")
+FIELDS = ("weights", "bias", "data", "accumulator", "rhs", "output", "elementwise")
+#: fields whose formats describe activations (adaptive ones need a calibration batch)
+ACTIVATION_FIELDS = ("data", "rhs", "output", "elementwise")
 
 
 def _opt_format(value: Format | str | None, what: str) -> Format | None:
@@ -36,23 +39,31 @@ def _opt_format(value: Format | str | None, what: str) -> Format | None:
 
 @dataclass(frozen=True)
 class LayerPrecision:
-    """Formats for one layer.
+    """Formats for one op (see docs/emulation.md for every op kind's roles).
 
-    `weights` and `bias` quantize the stored parameters (`bias=None`: same format as the weights);
-    `data` quantizes every tensor flowing into the layer; `accumulator`, when set, makes the layer
-    round every product and every partial sum in that format (None: exact float32 arithmetic).
+    Product ops (linear, convolutions, matmul, attention, recurrent products, embeddings):
+    `weights` and `bias` quantize the stored parameters (`bias=None`: the weights' format);
+    `data` quantizes every activation flowing into the op (both operands of a weight-free product
+    such as attention's Q.K^T, unless `rhs` gives the second operand its own format);
+    `accumulator`, when set, rounds every product and every partial sum in that format (None:
+    exact float32 arithmetic); `output`, when set, quantizes the op's result. Element-wise ops
+    (activations, normalizations, residual adds, softmax, pooling) quantize their result in
+    `elementwise` when it is set.
     """
 
     weights: Format = field(default_factory=Float32)
     bias: Format | None = None
     data: Format = field(default_factory=Float32)
     accumulator: Format | None = None
+    rhs: Format | None = None
+    output: Format | None = None
+    elementwise: Format | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", _opt_format(self.weights, "weights") or Float32())
-        object.__setattr__(self, "bias", _opt_format(self.bias, "bias"))
         object.__setattr__(self, "data", _opt_format(self.data, "data") or Float32())
-        object.__setattr__(self, "accumulator", _opt_format(self.accumulator, "accumulator"))
+        for name in ("bias", "rhs", "accumulator", "output", "elementwise"):
+            object.__setattr__(self, name, _opt_format(getattr(self, name), name))
 
     @property
     def bias_format(self) -> Format:
@@ -60,13 +71,21 @@ class LayerPrecision:
         return self.bias if self.bias is not None else self.weights
 
     @property
+    def rhs_format(self) -> Format:
+        """The second operand's format of a weight-free product (the data format when unset)."""
+        return self.rhs if self.rhs is not None else self.data
+
+    @property
     def is_float32(self) -> bool:
-        """True when the layer runs exactly as the float model."""
+        """True when the op runs exactly as the float model."""
         return (
             isinstance(self.weights, Float32)
             and isinstance(self.bias_format, Float32)
             and isinstance(self.data, Float32)
+            and isinstance(self.rhs_format, Float32)
             and self.accumulator is None
+            and (self.output is None or isinstance(self.output, Float32))
+            and (self.elementwise is None or isinstance(self.elementwise, Float32))
         )
 
     def to_dict(self) -> dict[str, str | None]:
@@ -77,8 +96,8 @@ class LayerPrecision:
         parts = [f"weights={self.weights}", f"data={self.data}"]
         if self.bias is not None:
             parts.insert(1, f"bias={self.bias}")
-        if self.accumulator is not None:
-            parts.append(f"accumulator={self.accumulator}")
+        parts += [f"{name}={getattr(self, name)}" for name in ("rhs", "accumulator", "output", "elementwise")
+                  if getattr(self, name) is not None]
         return ", ".join(parts)
 
 
@@ -133,30 +152,57 @@ class PrecisionPlan:
         data: Format | str = "float32",
         bias: Format | str | None = None,
         accumulator: Format | str | None = None,
+        *,
+        rhs: Format | str | None = None,
+        output: Format | str | None = None,
+        elementwise: Format | str | None = None,
     ) -> PrecisionPlan:
-        """The same precision for every layer."""
-        return cls(LayerPrecision(weights=weights, bias=bias, data=data, accumulator=accumulator))  # type: ignore[arg-type]
+        """The same precision for every op."""
+        return cls(LayerPrecision(weights=weights, bias=bias, data=data, rhs=rhs, accumulator=accumulator,  # type: ignore[arg-type]
+                                  output=output, elementwise=elementwise))
 
     def with_layer(self, pattern: str, **formats: Format | str | None) -> PrecisionPlan:
         """A new plan with one more override appended (it wins over earlier ones)."""
         return PrecisionPlan(self.default, list(self.overrides) + [(pattern, formats)])
 
     def for_layer(self, name: str) -> LayerPrecision:
-        """The precision of the layer called `name`: default, then matching overrides in order."""
+        """The precision of the op called `name`: default, then matching overrides in order."""
         result = self.default
         for pattern, values in self.overrides:
             if fnmatch.fnmatchcase(name, pattern):
                 result = replace(result, **dict(values))
         return result
 
-    def validate(self, layer_names: Iterable[str]) -> None:
-        """Raise if an override names no layer; the error lists the known layers."""
-        names = list(layer_names)
+    def _precisions(self) -> Iterator[tuple[str, Format | None]]:
+        """Every (field, format) the plan sets, default and overrides."""
+        yield from ((f, getattr(self.default, f)) for f in FIELDS)
+        for _, values in self.overrides:
+            yield from values
+
+    @property
+    def adaptive_activations(self) -> list[str]:
+        """Adaptive formats the plan gives to activations (they need a calibration batch)."""
+        return sorted({str(f) for name, f in self._precisions() if name in ACTIVATION_FIELDS and f is not None and f.adaptive})
+
+    @property
+    def uses_elementwise(self) -> bool:
+        """True when some op's element-wise output is quantized."""
+        return any(name == "elementwise" and f is not None and not isinstance(f, Float32) for name, f in self._precisions())
+
+    @property
+    def is_float32(self) -> bool:
+        """True when every op, whatever its name, runs exactly as the float model."""
+        return self.default.is_float32 and all(self.for_layer(p).is_float32 for p, _ in self.overrides) and not self.uses_elementwise
+
+    def validate(self, product_ops: Iterable[str], elementwise_ops: Iterable[str] = ()) -> None:
+        """Raise if an override names no op; the error lists the known ops."""
+        names, others = list(product_ops), list(elementwise_ops)
         for pattern, _ in self.overrides:
-            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names + others):
                 raise ValueError(
-                    f"plan override {pattern!r} matches no compute layer{did_you_mean(pattern, names)}; "
-                    f"known layers: {', '.join(names) or '(none)'}"
+                    f"plan override {pattern!r} matches no op{did_you_mean(pattern, names + others)}; "
+                    f"product ops: {', '.join(names) or '(none)'}"
+                    + (f"; element-wise ops: {', '.join(others)}" if others else "")
                 )
 
     # ------------------------------------------------------------------------- serialization

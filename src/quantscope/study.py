@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from torch import nn
 
 from . import data, models, search
-from .emulate import compute_layer_names
+from .emulation import layers
 from .errors import did_you_mean
 from .executors import InProcess
 from .formats import parse_format
@@ -488,7 +488,11 @@ def _widths(plan: PrecisionPlan, layers: Sequence[str]) -> list[list[int]]:
 
 def _run_greedy(ctx: _Context, run: GreedyRun, ex: StoredExecutor):
     ev = ctx.qat_evaluator() if run.qat else ctx.evaluator
-    signed: bool | list[bool] = [r.data_signed for r in search.layer_ranges(ctx.model, ctx.calibration)] if run.signed == "auto" else run.signed
+    if run.signed == "auto":
+        by_op = {r.name: r.data_signed for r in search.layer_ranges(ctx.model, ctx.calibration)}
+        signed: bool | list[bool] = [by_op[n] for n in ctx.layers]
+    else:
+        signed = run.signed
     widths = [(i, f) for i in run.integer_bits for f in run.fraction_bits]
     judd = search.judd_descent(ev, ctx.layers, ev.float_accuracy, widths, run.tolerances, run.cost, run.weights, signed, executor=ex,
                                budget=run.budget())
@@ -604,7 +608,8 @@ def run_study(
                 qat_cache.append(Evaluator(fm.model, eval_set, qat=Qat(train_set, cfg.qat.config()), **ev_settings))
             return qat_cache[0]
 
-        ctx = _Context(cfg, fm.model, evaluator, qat_evaluator, compute_layer_names(fm.model), calibration, eval_set, store)
+        op_names = [o.name for o in layers(fm.model, calibration[:1]) if o.macs]
+        ctx = _Context(cfg, fm.model, evaluator, qat_evaluator, op_names, calibration, eval_set, store)
         info = {"config": cfg.model_dump(mode="json"), "checkpoint": str(fm.checkpoint), "trained": fm.trained,
                 "train_seconds": fm.seconds, "float_accuracy": evaluator.float_accuracy, "layers": ctx.layers,
                 "eval_examples": len(eval_set), "store": "results.sqlite"}

@@ -22,7 +22,7 @@ from torch import nn
 
 from . import metrics
 from .data import Dataset
-from .emulate import compute_layer_names, emulate
+from .emulation import EmulatedModel, emulate
 from .formats import Binary
 from .plan import PrecisionPlan
 
@@ -95,19 +95,24 @@ def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
 
 
 def _clip_weights_(model: nn.Module) -> None:
-    """BinaryConnect clipping for binary-weight layers and a model-wide `weight_clip`."""
-    limit = getattr(model, "weight_clip", None)
+    """BinaryConnect clipping for the weights of binary-weight ops, and a model-wide
+    `weight_clip` (Sakr's MLP) for the weights of every linear and convolution layer."""
+    inner = model.model if isinstance(model, EmulatedModel) else model
+    limit = getattr(inner, "weight_clip", None)
+    binary: dict[str, float] = {}
+    if isinstance(model, EmulatedModel) and model.table is not None:
+        for op in model.table:
+            fmt = model.spec(op.name).precision.weights
+            if isinstance(fmt, Binary) and op.weight is not None:
+                binary[op.weight] = 1.0 if fmt.adaptive else fmt.magnitude
     with torch.no_grad():
-        for m in model.modules():
-            fmt = getattr(getattr(m, "qs_precision", None), "weights", None)
-            w = getattr(m, "weight", None)
-            if not isinstance(w, torch.Tensor):
-                continue
-            if isinstance(fmt, Binary):
-                bound = 1.0 if fmt.adaptive else fmt.magnitude
-                w.clamp_(-bound, bound)
-            elif limit is not None and isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
-                w.clamp_(-limit, limit)
+        for name, w in inner.named_parameters():
+            if name in binary:
+                w.clamp_(-binary[name], binary[name])
+        if limit is not None:
+            for m in inner.modules():
+                if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                    m.weight.clamp_(-limit, limit)
 
 
 def _progress(enabled: bool):
@@ -205,7 +210,7 @@ def finetune(
     """Quantization-aware fine-tuning: emulate `model` under `plan` (from its float weights),
     train the emulated model (its float parameters are the shadow copy; the forward pass is
     quantized), and return it with the history. `model` itself is not modified."""
-    if calibration is None and any(plan.for_layer(n).data.adaptive for n in compute_layer_names(model)):
+    if calibration is None:
         calibration = train_set.tensors(limit=256)[0]
     qmodel = emulate(model, plan, calibration)
     _clip_weights_(qmodel)

@@ -1,9 +1,13 @@
 """Hashemi et al.'s DianNao-like accelerator: energy per image = power x time.
 
 The tile has 16 neuron units of 16 synapses. A neuron unit produces one output in
-ceil(D_k / 16) cycles per kernel segment: for a convolution, one segment per input channel of
-kh*kw products (cycles per output = C_in/groups * ceil(kh*kw / 16)); for a fully connected layer
-one segment of D products (ceil(D / 16)). The 16 units share the outputs, so a layer takes
+ceil(D_k / 16) cycles per kernel segment: for a convolution whose window has at least 16
+products, one segment per input channel of kh*kw products (cycles per output = C_in/groups *
+ceil(kh*kw / 16)); a smaller window packs floor(16 / (kh*kw)) channels into each cycle (cycles
+per output = ceil(C_in/groups / floor(16 / (kh*kw))), so a 1x1 convolution costs what the
+equivalent linear layer does); every other product op (linear, matmul, attention, recurrent
+products, transposed convolutions) one segment of D products (ceil(D / 16)), D its dot-product
+length. The 16 units share the outputs, so an op takes
 outputs * cycles-per-output / 16 cycles, plus its pipeline fill (3 stages; 2 for binary, whose
 first two stages are merged). Time = cycles / 250 MHz x the precision's time factor; power and
 area per precision come from Table III (buffers included, main memory not). This reproduces the
@@ -89,14 +93,20 @@ def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
 
 
 def layer_cycles(c: CostLayer, table: dict[str, Any], binary: bool = False) -> int:
-    """Tile cycles of one compute layer (see the module docstring)."""
+    """Tile cycles of one product op (see the module docstring); lookups take none."""
     syn, neurons = int(table["synapses"]), int(table["neurons"])
     m = c.info
-    if m.kind == "linear":
-        per_output = math.ceil(c.fan_in / syn)
-    else:
+    if not m.macs:
+        return 0
+    if m.kind.startswith("conv") and not m.kind.startswith("conv_transpose"):
         window = math.prod(m.kernel_size)
-        per_output = (m.input_shape[0] // m.conv_groups) * math.ceil(window / syn)
+        channels = m.in_channels // m.conv_groups
+        if window >= syn:
+            per_output = channels * math.ceil(window / syn)
+        else:
+            per_output = math.ceil(channels / (syn // window))  # small windows: several channels per cycle
+    else:
+        per_output = math.ceil(c.fan_in / syn)
     stages = int(table["binary_pipeline_stages"] if binary else table["pipeline_stages"])
     return math.ceil(m.outputs * per_output / neurons) + stages
 

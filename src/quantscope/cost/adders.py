@@ -3,9 +3,10 @@
 A D-dimensional dot product of B_A-bit activations and B_W-bit weights costs
     D*B_A*B_W + (D - 1)*(B_A + B_W + ceil(log2 D) - 1)
 full adders (Baugh-Wooley multipliers and a ripple-carry adder tree); a network's computational
-cost sums this over every dot product, i.e. every output of every compute layer. Its
-representational cost is |A|*B_A + |W|*B_W, over every activation (compute-layer input) and
-weight. B_A and B_W are the bit widths of each layer's data and weight formats in the plan.
+cost sums this over every dot product, i.e. every output of every product op (lookups have none).
+Its representational cost is |A|*B_A + |W|*B_W, over every activation (product-op operand) and
+weight. B_A and B_W are the bit widths of each op's data and weight formats in the plan; for a
+weight-free product (attention) B_W is its second operand's (rhs) width.
 """
 
 from __future__ import annotations
@@ -45,6 +46,6 @@ def adder_cost(model: nn.Module, plan: PrecisionPlan | LayerPrecision | None, ex
     """Computational cost (full adders) and representational cost (bits) per example."""
     per = {}
     for c in cost_layers(model, plan, example_input):
-        fa = c.info.outputs * dot_product_adders(c.fan_in, c.data_bits, c.weight_bits)
-        per[c.name] = (fa, c.info.inputs * c.data_bits + c.info.weights * c.weight_bits)
+        fa = c.info.outputs * dot_product_adders(c.fan_in, c.data_bits, c.operand_bits) if c.info.macs else 0
+        per[c.name] = (fa, c.info.inputs * c.data_bits + c.info.rhs * c.rhs_bits + c.info.weights * c.weight_bits)
     return AdderCost(per)

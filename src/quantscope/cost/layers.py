@@ -1,4 +1,9 @@
-"""The per-layer facts every cost model starts from: shapes, counts and the plan's bit widths."""
+"""The per-op facts every cost model starts from: counts from the op table and the plan's bit widths.
+
+Every cost model prices what an op computes (its kind, MACs, dot-product length, channels), taken
+from the traced op table, never from module class names: a subclass of `nn.Linear`, a functional
+model or an emulated model is priced as what it executes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import torch
 import yaml
 from torch import nn
 
-from ..emulate import LayerInfo, layers
+from ..emulation import OpInfo, layers
 from ..plan import LayerPrecision, PrecisionPlan
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -19,9 +24,9 @@ DATA_DIR = Path(__file__).parent / "data"
 
 @dataclass(frozen=True)
 class CostLayer:
-    """One compute layer with its formats' bit widths (per example)."""
+    """One product op (or lookup) with its formats' bit widths (per example)."""
 
-    info: LayerInfo
+    info: OpInfo
     precision: LayerPrecision
 
     @property
@@ -41,9 +46,19 @@ class CostLayer:
         return self.precision.data.bits
 
     @property
+    def rhs_bits(self) -> int:
+        """Bits of the second operand of a weight-free product."""
+        return self.precision.rhs_format.bits
+
+    @property
+    def operand_bits(self) -> int:
+        """Bits of the operand the data multiplies: the weight's, or the rhs of a weight-free product."""
+        return self.weight_bits if self.info.has_weight else self.rhs_bits
+
+    @property
     def fan_in(self) -> int:
         """Products summed per output (the dot-product length D)."""
-        return self.info.macs // max(self.info.outputs, 1)
+        return self.info.fan_in
 
 
 def cost_layers(
@@ -52,14 +67,18 @@ def cost_layers(
     example_input: torch.Tensor,
     groups: Mapping[str, Sequence[str]] | None = None,
 ) -> list[CostLayer]:
-    """`layers(model, example_input)` joined with each layer's precision under `plan`."""
+    """`layers(model, example_input)` joined with each op's precision under `plan`."""
+    plan = as_plan(plan)
+    table = layers(model, example_input[:1], groups)
+    plan.validate([o.name for o in table.ops], [o.name for o in table.elementwise])
+    return [CostLayer(o, plan.for_layer(o.name)) for o in table]
+
+
+def as_plan(plan: PrecisionPlan | LayerPrecision | None) -> PrecisionPlan:
+    """A plan from a plan, one op precision for all ops, or None (float32)."""
     if plan is None:
-        plan = PrecisionPlan()
-    elif isinstance(plan, LayerPrecision):
-        plan = PrecisionPlan(plan)
-    info = layers(model, example_input[:1], groups)
-    plan.validate([i.name for i in info])
-    return [CostLayer(i, plan.for_layer(i.name)) for i in info]
+        return PrecisionPlan()
+    return PrecisionPlan(plan) if isinstance(plan, LayerPrecision) else plan
 
 
 def load_table(name_or_path: str | Path) -> dict[str, Any]:

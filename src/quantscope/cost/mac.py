@@ -3,10 +3,12 @@
 Analytical form, with p the significand width (M + 1 for float<E,M>, B for B-bit fixed point):
 
     integer multiply  c_mul2 p^2 + c_mul1 p                        (partial-product array)
-    fixed MAC         integer multiply(B) + c_add 2B               (accumulator twice the operands)
+    fixed MAC         integer multiply(B) + c_add 2B               (accumulator twice the operands,
+                                                                    or c_add A for an A-bit accumulator)
     float multiply    c_fmul2 p^2 + c_mul1 p + c_norm p log2 p + c_exp E   (array, round, exponent)
     float add         c_shift p log2 p + c_add p + c_exp E + c_ctl (align, add, normalize, control)
-    float MAC         float multiply + float add (accumulating in the same format)
+    float MAC         float multiply + float add (accumulating in the same format, or in the
+                      plan's accumulator format when it sets one)
     delay             1 + k (log2 width - 5), width = p + E for float, 2B for fixed point
                       (relative to float32, whose width is 32)
 
@@ -31,6 +33,7 @@ import torch
 import yaml
 from torch import nn
 
+from ..errors import UnsupportedFormat
 from ..formats import FixedPoint, Float32, Format, MiniFloat, as_format
 from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
@@ -49,7 +52,7 @@ def _shape(fmt: Format) -> tuple[str, int, int]:
         return "float", fmt.man + 1, fmt.exp
     if isinstance(fmt, FixedPoint):
         return "fixed", fmt.bits, 0
-    raise ValueError(f"the MAC model covers fixed point and floats, not {fmt}")
+    raise UnsupportedFormat(f"the MAC model covers fixed point and floats, not {fmt}")
 
 
 def _features(op: str, p: int, e: int) -> np.ndarray:
@@ -87,6 +90,19 @@ def _calibration(tech: dict[str, Any], metric: str) -> list[tuple[str, np.ndarra
             p, e = _HOROWITZ_SHAPES[(op.split("_")[0], int(bits))]
             rows.append((f"{op} {bits}b", _features(op, p, e), float(value)))
     return rows
+
+
+def _mac_features(fmt: Format, accumulator: Format | None) -> np.ndarray:
+    """Features of a MAC unit: the operands' multiplier and the accumulator's adder (by default
+    a fixed-point adder twice the operand width, or a float adder of the operand format)."""
+    kind, p, e = _shape(fmt)
+    mult = _features("int_mult" if kind == "fixed" else "float_mult", p, e)
+    if accumulator is None:
+        add = _features("int_add", 2 * p, 0) if kind == "fixed" else _features("float_add", p, e)
+    else:
+        akind, ap, ae = _shape(accumulator)
+        add = _features("int_add", ap, 0) if akind == "fixed" else _features("float_add", ap, ae)
+    return mult + add
 
 
 def _relative_delay(k: float, width: float) -> float:
@@ -166,18 +182,17 @@ class MacModel:
         data = yaml.safe_load(Path(path).read_text())
         return cls(data["coefficients"], data["delay"])
 
-    def _value(self, metric: str, fmt: Format | str) -> float:
-        kind, p, e = _shape(as_format(fmt))
+    def _value(self, metric: str, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         c = np.array([self.coefficients[metric][k] for k in COEFFS])
-        return float(_features(f"{kind}_mac", p, e) @ c)
+        return float(_mac_features(as_format(fmt), None if accumulator is None else as_format(accumulator)) @ c)
 
-    def energy(self, fmt: Format | str) -> float:
-        """Energy of one MAC in pJ (45 nm scale)."""
-        return self._value("energy_pj", fmt)
+    def energy(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
+        """Energy of one MAC in pJ (45 nm scale); the adder is the accumulator's when given."""
+        return self._value("energy_pj", fmt, accumulator)
 
-    def area(self, fmt: Format | str) -> float:
-        """Area of one MAC unit in um^2 (45 nm scale)."""
-        return self._value("area_um2", fmt)
+    def area(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
+        """Area of one MAC unit in um^2 (45 nm scale); the adder is the accumulator's when given."""
+        return self._value("area_um2", fmt, accumulator)
 
     def delay(self, fmt: Format | str) -> float:
         """Critical-path delay relative to a float32 MAC."""
@@ -206,16 +221,21 @@ class MacPlanCost:
 
 
 def mac_plan_cost(model: nn.Module, plan: PrecisionPlan, example_input: torch.Tensor, mac: MacModel | None = None) -> MacPlanCost:
-    """Hill's MAC ratios for a whole network: each layer's MACs run on a unit of the wider of
-    its weight and data formats, so time ~ sum MACs x area x delay and energy ~ sum MACs x
-    energy, both against float32 units. Raises ValueError where that wider format is one the
-    model does not cover (power-of-two, binary)."""
+    """Hill's MAC ratios for a whole network: each op's MACs run on a unit whose multiplier takes
+    the wider of its two operand formats (weights or rhs, and data) and whose adder is the op's
+    accumulator format (when the plan sets one), so time ~ sum MACs x area x delay and energy ~
+    sum MACs x energy, both against float32 units. Raises ValueError where that wider format is
+    one the model does not cover (power-of-two, binary)."""
     mac = mac or _shipped()
-    rows = [(c.info.macs, max((c.precision.weights, c.precision.data), key=lambda f: f.bits)) for c in cost_layers(model, plan, example_input)]
+    rows = []
+    for c in cost_layers(model, plan, example_input):
+        if c.info.macs:
+            second = c.precision.weights if c.info.has_weight else c.precision.rhs_format
+            rows.append((c.info.macs, max((second, c.precision.data), key=lambda f: f.bits), c.precision.accumulator))
     f32 = Float32()
-    total = sum(n for n, _ in rows)
-    time = sum(n * mac.area(f) * mac.delay(f) for n, f in rows)
-    energy = sum(n * mac.energy(f) for n, f in rows)
+    total = sum(n for n, _, _ in rows)
+    time = sum(n * mac.area(f, a) * mac.delay(f) for n, f, a in rows)
+    energy = sum(n * mac.energy(f, a) for n, f, a in rows)
     return MacPlanCost(total * mac.area(f32) * mac.delay(f32) / time, total * mac.energy(f32) / energy)
 
 

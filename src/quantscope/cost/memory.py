@@ -1,14 +1,16 @@
 """Memory footprint (bits stored) and memory traffic (Judd et al.) under a precision plan.
 
-Traffic accounting (Judd et al., Section 2.4 and Table 2): compute layers are grouped into Judd's
-layers (a compute stage with the pooling and element-wise stages after it; see `layers`). Every
-tensor that crosses a group boundary is written once by the group that produces it and read once
-by the group that consumes it, stored in the format its consumer quantizes it to (the consumer's
-`data` format: quantscope's plans name a layer's *input* format). The network input is read once
-at the first group's data width and the network output written once at `output_bits`.
-Weights and biases are read once per image (single-image use case) or once per batch (batch use
-case: per image divided by the batch size). TR is the traffic over the same accounting at 32
-bits everywhere.
+Traffic accounting (Judd et al., Section 2.4 and Table 2), on the traced dataflow: every product
+op is a group (Judd's layer: a compute stage with the element-wise stages after it), or an explicit
+`groups` map merges ops into groups. Every tensor that crosses from one group to another is written
+once by the group that produced it and read once by each group that consumes it (a residual input
+is stored once and read again by the add that uses it), stored in the format of the product ops
+that read it (the widest of their `data`/`rhs` formats; quantscope's plans name an op's *input*
+format), else in its producer's `output` format, else in float32. The network input is read by the
+groups that consume it and the network output written once at `output_bits`. Integer tensors
+(token ids) are not data traffic. Weights and biases are read once per image (single-image use
+case) or once per batch (batch use case: per image divided by the batch size). TR is the traffic
+over the same accounting at 32 bits everywhere.
 
 Judd's Table 2 gives per-layer widths of the data each layer *writes*, the first layer's also for
 the input image; `judd_plan` turns such a list into this accounting's plan (layer k+1's input
@@ -23,15 +25,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..emulate import _eval_mode
+from ..emulation import trace
+from ..emulation.model import op_table
 from ..formats import FixedPoint
 from ..plan import LayerPrecision, PrecisionPlan
-from .layers import CostLayer, cost_layers
+from .layers import CostLayer, as_plan, cost_layers
 
 
 @dataclass(frozen=True)
 class FootprintRow:
-    """Bits stored for one layer: parameters once, data per example (the layer's input)."""
+    """Bits stored for one op: parameters once, activation operands per example."""
 
     name: str
     weight_bits: int
@@ -44,9 +47,9 @@ class FootprintRow:
 
 
 def footprint(model: nn.Module, plan: PrecisionPlan | LayerPrecision | None, example_input: torch.Tensor) -> list[FootprintRow]:
-    """Per-layer storage in bits: weights, bias, and the layer's input data per example."""
+    """Per-op storage in bits: weights, bias, and the op's activation operands per example."""
     return [
-        FootprintRow(c.name, c.info.weights * c.weight_bits, c.info.bias * c.bias_bits, c.info.inputs * c.data_bits)
+        FootprintRow(c.name, c.info.weights * c.weight_bits, c.info.bias * c.bias_bits, c.info.inputs * c.data_bits + c.info.rhs * c.rhs_bits)
         for c in cost_layers(model, plan, example_input)
     ]
 
@@ -100,6 +103,21 @@ class Traffic:
         return self.total_bits / sum(g.data_bits_32 + g.weight_bits_32 for g in self.groups)
 
 
+def _widths(flows, plan: PrecisionPlan, producer_op: dict[str, str]) -> dict[int, int]:
+    """Storage bits of every crossing tensor (see the module docstring)."""
+    width: dict[int, int] = {}
+    for f in flows:
+        if f.consumer_op is not None and f.role in ("data", "rhs"):
+            p = plan.for_layer(f.consumer_op)
+            bits = (p.data if f.role == "data" else p.rhs_format).bits
+            width[f.tensor] = max(width.get(f.tensor, 0), bits)
+    for f in flows:
+        if f.tensor not in width:
+            out = plan.for_layer(f.producer).output if f.producer in producer_op else None
+            width[f.tensor] = out.bits if out is not None else 32
+    return width
+
+
 def traffic(
     model: nn.Module,
     plan: PrecisionPlan | LayerPrecision | None,
@@ -112,30 +130,44 @@ def traffic(
     use case, N the batch use case, None the batch limit where weight traffic vanishes."""
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1 or None, got {batch_size}")
-    rows = cost_layers(model, plan, example_input, groups)
-    ordered: dict[str, list[CostLayer]] = {}
-    for r in rows:
-        ordered.setdefault(r.info.group, []).append(r)
-    with torch.no_grad(), _eval_mode(model):
-        out_elems = model(example_input[:1]).numel()
-    names = list(ordered)
+    plan = as_plan(plan)
+    tr = trace(model, example_input[:1])
+    table = op_table(tr, model, groups)
+    plan.validate([o.name for o in table.ops], [o.name for o in table.elementwise])
+    member = {o.name: o.group for o in table.ops}
+    flows = [f for f in tr.flows if f.producer != f.consumer]
+    width = _widths(flows, plan, member)
+    names = list(dict.fromkeys(o.group for o in table.ops))
+    reads = dict.fromkeys(names, 0)
+    writes = dict.fromkeys(names, 0)
+    read_bits = dict.fromkeys(names, 0)
+    write_bits = dict.fromkeys(names, 0)
+    seen_reads, seen_writes = set(), set()
+    for f in flows:
+        src, dst = member.get(f.producer, "input"), member.get(f.consumer, "input")
+        if src == dst or dst == "input":
+            continue
+        if (f.tensor, dst) not in seen_reads:
+            seen_reads.add((f.tensor, dst))
+            reads[dst] += f.elements
+            read_bits[dst] += f.elements * width[f.tensor]
+        if src != "input" and f.tensor not in seen_writes:
+            seen_writes.add(f.tensor)
+            writes[src] += f.elements
+            write_bits[src] += f.elements * width[f.tensor]
+    last = member.get(tr.output_producer, names[-1])
+    writes[last] += tr.output_elements
+    write_bits[last] += tr.output_elements * output_bits
+    per = 0.0 if batch_size is None else 1.0 / batch_size
+    rows = {o.name: CostLayer(o, plan.for_layer(o.name)) for o in table}
     result = []
-    for k, g in enumerate(names):
-        first = ordered[g][0]
-        reads, width = first.info.inputs, first.data_bits
-        if k + 1 < len(names):
-            nxt = ordered[names[k + 1]][0]
-            writes, write_width = nxt.info.inputs, nxt.data_bits
-        else:
-            writes, write_width = out_elems, output_bits
-        per = 1.0 if batch_size is None else 1.0 / batch_size
-        w_elems = sum(r.info.weights + r.info.bias for r in ordered[g]) * (0.0 if batch_size is None else per)
-        w_bits = sum(r.info.weights * r.weight_bits + r.info.bias * r.bias_bits for r in ordered[g]) * (0.0 if batch_size is None else per)
-        result.append(GroupTraffic(
-            group=g, data_reads=reads, data_writes=writes, weight_reads=w_elems,
-            data_bits=reads * width + writes * write_width, weight_bits=w_bits,
-            data_bits_32=32 * (reads + writes), weight_bits_32=32 * w_elems,
-        ))
+    for g in names:
+        ops = [rows[o.name] for o in table.ops if o.group == g]
+        w_elems = sum(r.info.weights + r.info.bias for r in ops) * per
+        w_bits = sum(r.info.weights * r.weight_bits + r.info.bias * r.bias_bits for r in ops) * per
+        result.append(GroupTraffic(group=g, data_reads=reads[g], data_writes=writes[g], weight_reads=w_elems,
+                                   data_bits=read_bits[g] + write_bits[g], weight_bits=w_bits,
+                                   data_bits_32=32 * (reads[g] + writes[g]), weight_bits_32=32 * w_elems))
     return Traffic(result, batch_size)
 
 

@@ -1,12 +1,12 @@
 """Sakr et al.'s analytical bounds on the mismatch between a fixed-point network and its float
 original, from one forward/backward pass over an estimation set, with no simulation.
 
-Every compute-layer input (activations A, the network input included) and every weight (W) is
-quantized to fixed point with B bits; each layer's range comes from the estimation set as a power
-of two s_l (a signed range [-s, s) or, for non-negative data, [0, 2s)), so the step of a B-bit
-quantity of layer l is Delta_l(B) = s_l 2^-(B-1) (Sakr's convention, where s = 1). Biases stay
-float. With Z the float network's outputs, Y its decision, v_i = Z_Y - Z_i and
-g_ih = d(Z_i - Z_Y)/dh:
+Every product op's activation operands (A: its data, and the second operand of a weight-free
+product such as attention's scores) and every weight (W) are quantized to fixed point with B bits;
+each op's range comes from the estimation set as a power of two s (a signed range [-s, s) or, for
+non-negative data, [0, 2s)), so the step of a B-bit quantity is Delta(B) = s 2^-(B-1) (Sakr's
+convention, where s = 1). Biases stay float. With Z the float network's outputs, Y its decision,
+v_i = Z_Y - Z_i and g_ih = d(Z_i - Z_Y)/dh:
 
     E_A = E[ sum_{i != Y} sum_{h in A} (s_h g_ih)^2 / v_i^2 ],  E_W likewise over weights
     Theorem 1:  p_m <= 2^-2(B_A-1) E_A / 24 + 2^-2(B_W-1) E_W / 24
@@ -18,35 +18,52 @@ Theorem 2 is the Chernoff bound on the same event: with independent uniform nois
 difference's noise sum_h g_ih e_h has moment generating function prod_h sinh(t d_ih)/(t d_ih);
 Markov's inequality at t = T_i (minimizing the quadratic bound of its log) gives the expression.
 Theorem 2 is evaluated on log-spaced bins of the |s g| values (upper edges: still a bound).
-Per-example gradients come from one backward pass per class over a batch (an example's
-activations only affect its own outputs) and, for weights, from outer products of each layer's
-output gradient and its input (`unfold` for convolutions).
+
+Gradients are taken one example at a time through the emulator's op interception, so every op the
+model executes counts (grouped and 1-D convolutions, attention, recurrent products, embeddings),
+each op's operands are separate noise sources (an input read by three projections is quantized
+three times), and a weight used at every step of a recurrent layer is one noise source whose
+gradient sums over the steps. A linear op's weight gradient on one input row is the outer product
+of its output gradient and that row, whose |g| histogram is computed from the two factors.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..emulate import COMPUTE_TYPES, _eval_mode
+from ..emulation import eval_mode, trace
+from ..emulation.calls import Product
+from ..emulation.mode import OpMode
+from ..emulation.scopes import ModuleScopes, NameRegistry
 from ..formats import FixedPoint
 from ..plan import PrecisionPlan
+
+__all__ = ["LayerRange", "SakrBounds", "fixed_format", "layer_ranges", "linearized_mismatch", "log_sinhc", "noise_mismatch",
+           "sakr_bounds", "sakr_sweep"]
 
 
 @dataclass(frozen=True)
 class LayerRange:
-    """A layer's power-of-two range scale for its data and weights."""
+    """An op's power-of-two range scales: data, the second operand of a weight-free product
+    (rhs), and weights (a scale is None where the op has no such operand)."""
 
     name: str
-    data_scale: float
+    data_scale: float | None
     data_signed: bool
-    weight_scale: float
+    weight_scale: float | None
+    rhs_scale: float | None = None
+    rhs_signed: bool = True
+
+    def scale(self, role: str) -> float:
+        """The scale of an operand role ("data", "rhs", "weights")."""
+        value = {"data": self.data_scale, "rhs": self.rhs_scale, "weights": self.weight_scale}[role]
+        return 1.0 if value is None else value
 
 
 def _pow2_scale(max_abs: float, signed: bool) -> float:
@@ -73,7 +90,7 @@ def log_sinhc(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SakrBounds:
-    """E_A, E_W and Theorem 2 estimates for requested (B_A, B_W) pairs, with the layer ranges."""
+    """E_A, E_W and Theorem 2 estimates for requested (B_A, B_W) pairs, with the op ranges."""
 
     e_a: float
     e_w: float
@@ -94,7 +111,14 @@ class SakrBounds:
         """The fixed-point plan whose quantization noise the bounds describe (biases float)."""
         plan = PrecisionPlan.uniform(bias="float32")
         for r in self.ranges:
-            plan = plan.with_layer(r.name, data=fixed_format(b_a, r.data_scale, r.data_signed), weights=fixed_format(b_w, r.weight_scale, True))
+            formats: dict[str, FixedPoint] = {}
+            if r.data_scale is not None:
+                formats["data"] = fixed_format(b_a, r.data_scale, r.data_signed)
+            if r.rhs_scale is not None:
+                formats["rhs"] = fixed_format(b_a, r.rhs_scale, r.rhs_signed)
+            if r.weight_scale is not None:
+                formats["weights"] = fixed_format(b_w, r.weight_scale, True)
+            plan = plan.with_layer(r.name, **formats)
         return plan
 
     def error_bound(self, b_a: int, b_w: int, theorem: int = 2) -> float:
@@ -140,49 +164,187 @@ def _product_histogram(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _add(total: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
-    return h if total is None else total + h
-
-
-def _compute_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, COMPUTE_TYPES)]
-    for n, m in layers:
-        if getattr(m, "groups", 1) != 1 or isinstance(m, nn.Conv1d):
-            raise ValueError(f"bounds support Linear and ungrouped Conv2d layers; {n!r} is not one")
-    return layers
+def _extent(seen: list[torch.Tensor] | None) -> tuple[float, float] | None:
+    if not seen:
+        return None
+    flat = torch.cat([t.reshape(-1) for t in seen])
+    return float(flat.min()), float(flat.max())
 
 
 def layer_ranges(model: nn.Module, x: torch.Tensor) -> list[LayerRange]:
-    """Power-of-two range scales of every compute layer's input (from x) and weights."""
-    seen: dict[str, tuple[float, float]] = {}
-    hooks = []
-    for name, m in _compute_layers(model):
-        def hook(mod, args, name=name):
-            a = args[0].detach()
-            lo, hi = seen.get(name, (0.0, 0.0))
-            seen[name] = (min(lo, float(a.min())), max(hi, float(a.max())))
-        hooks.append(m.register_forward_pre_hook(hook))
-    try:
-        with torch.no_grad(), _eval_mode(model):
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    """Power-of-two range scales of every product op's activation operands (from x) and weights."""
+    tr = trace(model, x, calibrate=True)
     out = []
-    for name, m in _compute_layers(model):
-        lo, hi = seen[name]
-        signed = lo < 0
-        out.append(LayerRange(name, _pow2_scale(max(abs(lo), abs(hi)), signed), signed, _pow2_scale(float(m.weight.detach().abs().max()), True)))
+    for o in tr.products:
+        cal = tr.calibration.get(o.name, {})
+        data, rhs = _extent(cal.get("data")), _extent(cal.get("rhs"))
+        weights = _extent(cal.get("weights"))
+        if o.weight is not None:
+            w = model.get_parameter(o.weight).detach()
+            weights = (float(w.min()), float(w.max()))
+        scale = {}
+        for role, ext in (("data", data), ("rhs", rhs), ("weights", weights)):
+            if ext is not None:
+                scale[role] = (_pow2_scale(max(abs(ext[0]), abs(ext[1])), ext[0] < 0 or role == "weights"), ext[0] < 0)
+        out.append(LayerRange(o.name, scale.get("data", (None,))[0], scale.get("data", (None, True))[1],
+                              scale.get("weights", (None,))[0], scale.get("rhs", (None,))[0], scale.get("rhs", (None, True))[1]))
     return out
 
 
-def _weight_grads(m: nn.Module, a: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """Per-example weight gradients (N, O, K) from the layer input a and output gradient delta."""
-    n = a.shape[0]
-    if isinstance(m, nn.Linear):
-        return delta.reshape(n, -1, delta.shape[-1]).transpose(1, 2) @ a.reshape(n, -1, a.shape[-1])
-    cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)  # (N, K, L)
-    return delta.reshape(n, delta.shape[1], -1) @ cols.transpose(1, 2)
+# ------------------------------------------------------------------------- gradient capture
+@dataclass
+class _Call:
+    """One product call under capture: its graph nodes per operand role, and the output node."""
+
+    name: str
+    nodes: dict[str, torch.Tensor]
+    output: torch.Tensor
+    rank_one: bool
+
+
+class _Capture:
+    """A backend that gives every product operand and output its own graph node."""
+
+    def __init__(self, scopes: ModuleScopes, noise: Callable[[str, str, torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.scopes = scopes
+        self.calls: list[_Call] = []
+        self.noise = noise
+
+    def product(self, p: Product) -> torch.Tensor:
+        name = self.scopes.name("product", p.kind, p.label, p.weight)
+        operands, nodes = [], {}
+        for role, t in zip(p.roles, p.operands):
+            if role != "index" and t.is_floating_point():
+                t = t.view_as(t) if t.requires_grad else t.detach().requires_grad_(True)
+                if self.noise is not None:
+                    t = t + self.noise(name, role, t)
+                nodes[role] = t
+            operands.append(t)
+        out = p.compute(*operands, p.bias)
+        if p.epilogue is not None:
+            out = p.epilogue(out)
+        out = out.view_as(out)
+        data = nodes.get("data")
+        rank_one = p.kind == "linear" and data is not None and data.numel() == data.shape[-1]
+        self.calls.append(_Call(name, nodes, out, rank_one))
+        return out
+
+    def elementwise(self, kind: str, compute: Callable[[], Any], label: str | None = None, inputs: tuple = ()) -> Any:
+        return compute()
+
+    def composite(self, original: Callable[[], Any], decomposed: Callable[[], Any]) -> Any:
+        return decomposed()
+
+    def unsupported(self, func: Any, macs: int | None, args: tuple, kwargs: dict) -> Any:
+        raise ValueError(f"Sakr's bounds need every product op's gradients; {getattr(func, '__qualname__', func)} has no emulation")
+
+
+def _capture(model: nn.Module, x: torch.Tensor, registry: NameRegistry, noise=None, grad: bool = True) -> tuple[torch.Tensor, list[_Call]]:
+    scopes = ModuleScopes(model, registry)
+    backend = _Capture(scopes, noise)
+    with torch.set_grad_enabled(grad), scopes.active(), OpMode(backend):
+        z = model(x)
+    return z, backend.calls
+
+
+@dataclass
+class _Terms:
+    """Per (example, class) terms of one chunk: margins, squared sums, |s g| histograms."""
+
+    v: list[torch.Tensor] = field(default_factory=list)
+    keep: list[torch.Tensor] = field(default_factory=list)
+    sq_a: list[torch.Tensor] = field(default_factory=list)
+    sq_w: list[torch.Tensor] = field(default_factory=list)
+    hist_a: list[torch.Tensor] = field(default_factory=list)
+    hist_w: list[torch.Tensor] = field(default_factory=list)
+
+
+def _sources(calls: list[_Call]) -> list[tuple[_Call, str, torch.Tensor]]:
+    """The tensors to differentiate: activation operands, weights (or, for rank-one linear calls,
+    the output, whose gradient gives the weight's)."""
+    out = []
+    for c in calls:
+        for role, node in c.nodes.items():
+            if role != "weights":
+                out.append((c, role, node))
+            elif c.rank_one:
+                out.append((c, "output", c.output))
+            else:
+                out.append((c, role, node))
+    return out
+
+
+def _class_grads(z: torch.Tensor, sources: list[tuple[_Call, str, torch.Tensor]], y: int) -> list[torch.Tensor]:
+    """Per source: (classes, elements) gradients of Z_i - Z_y (zero rows for i = y)."""
+    classes = z.shape[1]
+    out = [torch.zeros(classes, t.numel(), dtype=torch.float64) for _, _, t in sources]
+    tensors = [t for _, _, t in sources]
+    for i in range(classes):
+        if i == y:
+            continue
+        for k, g in enumerate(torch.autograd.grad(z[0, i] - z[0, y], tensors, retain_graph=True, allow_unused=True)):
+            if g is not None:
+                out[k][i] = g.detach().double().reshape(-1)
+    return out
+
+
+def _example(model: nn.Module, x1: torch.Tensor, scale: dict[str, LayerRange], registry: NameRegistry, histograms: bool,
+             terms: _Terms) -> int:
+    """Add one example's terms (all classes) to `terms`; returns the float decision."""
+    z, calls = _capture(model, x1, registry)
+    y = int(z.argmax(1))
+    sources = _sources(calls)
+    grads = _class_grads(z, sources, y)
+    classes = z.shape[1]
+    sq_a = torch.zeros(classes, dtype=torch.float64)
+    sq_w = torch.zeros(classes, dtype=torch.float64)
+    bins = _UPPER.numel()
+    hist_a = torch.zeros(classes, bins, dtype=torch.float64)
+    hist_w = torch.zeros(classes, bins, dtype=torch.float64)
+    weights: dict[str, torch.Tensor] = {}
+    for (c, role, _), g in zip(sources, grads):
+        if role == "output":  # rank one: the weight gradient is outer(output gradient, input row)
+            dd = scale[c.name].scale("weights") * g
+            aa = c.nodes["data"].detach().double().reshape(1, -1)
+            sq_w += dd.square().sum(1) * aa.square().sum()
+            if histograms:
+                hist_w += _product_histogram(_log_histogram(dd), _log_histogram(aa).expand(classes, -1))
+        elif role == "weights":  # one noise source per op: gradients sum over its calls
+            sg = scale[c.name].scale(role) * g
+            weights[c.name] = sg if c.name not in weights else weights[c.name] + sg
+        else:
+            sg = scale[c.name].scale(role) * g
+            sq_a += sg.square().sum(1)
+            if histograms:
+                hist_a += _log_histogram(sg)
+    for sg in weights.values():
+        sq_w += sg.square().sum(1)
+        if histograms:
+            hist_w += _log_histogram(sg)
+    terms.v.append((z[0, y] - z[0]).detach().double())
+    terms.keep.append((torch.arange(classes) != y).double())
+    terms.sq_a.append(sq_a)
+    terms.sq_w.append(sq_w)
+    terms.hist_a.append(hist_a)
+    terms.hist_w.append(hist_w)
+    return y
+
+
+def _theorem2(terms: _Terms, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Sum over the chunk's (example, class) terms of Theorem 2's summand, per pair."""
+    v, keep = torch.cat(terms.v), torch.cat(terms.keep)
+    sq_a, sq_w = torch.cat(terms.sq_a), torch.cat(terms.sq_w)
+    hist_a, hist_w = torch.cat(terms.hist_a), torch.cat(terms.hist_w)
+    out = torch.zeros(len(pairs), dtype=torch.float64)
+    for j, (b_a, b_w) in enumerate(pairs):
+        da, dw = 2.0 ** -(b_a - 1) / 2, 2.0 ** -(b_w - 1) / 2
+        d2 = da * da * sq_a + dw * dw * sq_w  # sum_h d_ih^2 (exact)
+        s = 3 * v * v / d2.clamp_min(1e-300)
+        t = s / v.clamp_min(1e-30)
+        log_prod = (hist_a * log_sinhc(t[:, None] * da * _UPPER[None])).sum(1)
+        log_prod += (hist_w * log_sinhc(t[:, None] * dw * _UPPER[None])).sum(1)
+        out[j] = (keep * torch.exp(torch.clamp(-s + log_prod, max=50.0))).sum()
+    return out
 
 
 def sakr_bounds(
@@ -193,73 +355,27 @@ def sakr_bounds(
     ranges: list[LayerRange] | None = None,
     batch_size: int = 25,
 ) -> SakrBounds:
-    """E_A, E_W (and Theorem 2 at each (B_A, B_W) in `precisions`) over the estimation set x."""
-    layers = _compute_layers(model)
+    """E_A, E_W (and Theorem 2 at each (B_A, B_W) in `precisions`) over the estimation set x;
+    Theorem 2 is accumulated `batch_size` examples at a time."""
     ranges = ranges or layer_ranges(model, x)
     scale = {r.name: r for r in ranges}
     pairs = list(precisions)
+    registry = NameRegistry()
     e_a = e_w = 0.0
     t2 = torch.zeros(len(pairs), dtype=torch.float64)
     errors = 0
-    with _eval_mode(model):
+    with eval_mode(model):
         for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].detach()
-            captured: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-            hooks = []
-            for name, m in layers:
-                def hook(mod, args, out, name=name):
-                    captured[name] = (args[0], out)
-                hooks.append(m.register_forward_hook(hook))
-            try:
-                xb = xb.clone().requires_grad_(True)
-                z = model(xb)
-            finally:
-                for h in hooks:
-                    h.remove()
-            y_hat = z.argmax(1)
-            if labels is not None:
-                errors += int((y_hat != labels[start : start + len(xb)]).sum())
-            inputs = [captured[n][0] for n, _ in layers]
-            outputs = [captured[n][1] for n, _ in layers]
-            z_hat = z.gather(1, y_hat[:, None])[:, 0]
-            for i in range(z.shape[1]):
-                keep = (y_hat != i).double()
-                v = (z_hat - z[:, i]).detach().double()
-                target = (z[:, i] - z_hat).sum()
-                grads = torch.autograd.grad(target, inputs + outputs, retain_graph=True)
-                g_in, g_out = grads[: len(layers)], grads[len(layers):]
-                sq_a = torch.zeros(len(xb), dtype=torch.float64)
-                sq_w = torch.zeros(len(xb), dtype=torch.float64)
-                hist_a = hist_w = None
-                for (n, m), a, g, d in zip(layers, inputs, g_in, g_out):
-                    ga = scale[n].data_scale * g.detach().flatten(1).double()
-                    sq_a += ga.square().sum(1)
-                    if pairs:
-                        hist_a = _add(hist_a, _log_histogram(ga))
-                    sw = scale[n].weight_scale
-                    if isinstance(m, nn.Linear) and a.dim() == 2:
-                        # rank one per example: w-gradient = outer(delta, a)
-                        dd, aa = sw * d.detach().double(), a.detach().double()
-                        sq_w += dd.square().sum(1) * aa.square().sum(1)
-                        if pairs:
-                            hist_w = _add(hist_w, _product_histogram(_log_histogram(dd), _log_histogram(aa)))
-                    else:
-                        gw = sw * _weight_grads(m, a.detach(), d.detach()).double().flatten(1)
-                        sq_w += gw.square().sum(1)
-                        if pairs:
-                            hist_w = _add(hist_w, _log_histogram(gw))
-                inv_v2 = keep / v.clamp_min(1e-30) ** 2
-                e_a += float((sq_a * inv_v2).sum())
-                e_w += float((sq_w * inv_v2).sum())
-                if pairs:
-                    for j, (b_a, b_w) in enumerate(pairs):
-                        da, dw = 2.0 ** -(b_a - 1) / 2, 2.0 ** -(b_w - 1) / 2
-                        d2 = da * da * sq_a + dw * dw * sq_w  # sum_h d_ih^2 (exact)
-                        s = 3 * v * v / d2.clamp_min(1e-300)
-                        t = s / v.clamp_min(1e-30)
-                        log_prod = (hist_a * log_sinhc(t[:, None] * da * _UPPER[None])).sum(1)
-                        log_prod += (hist_w * log_sinhc(t[:, None] * dw * _UPPER[None])).sum(1)
-                        t2[j] += float((keep * torch.exp(torch.clamp(-s + log_prod, max=50.0))).sum())
+            terms = _Terms()
+            for n in range(start, min(start + batch_size, len(x))):
+                y = _example(model, x[n : n + 1].detach(), scale, registry, bool(pairs), terms)
+                errors += int(labels is not None and y != int(labels[n]))
+            v, keep = torch.cat(terms.v), torch.cat(terms.keep)
+            inv_v2 = keep / v.clamp_min(1e-30) ** 2
+            e_a += float((torch.cat(terms.sq_a) * inv_v2).sum())
+            e_w += float((torch.cat(terms.sq_w) * inv_v2).sum())
+            if pairs:
+                t2 += _theorem2(terms, pairs)
     n = len(x)
     bounds = SakrBounds(e_a / n, e_w / n, ranges, errors / n if labels is not None else float("nan"), n)
     bounds.theorem2 = {p: float(t2[j]) / n for j, p in enumerate(pairs)}
@@ -278,11 +394,16 @@ def sakr_sweep(
     then both theorems at (B, B) and (B, B + offset) for every B in `bits` (offsets that leave
     2..24 bits are skipped). Returns the bounds, the (B_A, B_W) pairs (equal pairs first) and the
     offset."""
-    base = sakr_bounds(model, x[:rule_examples], None if labels is None else labels[:rule_examples])
+    ranges = layer_ranges(model, x)
+    base = sakr_bounds(model, x[:rule_examples], None if labels is None else labels[:rule_examples], ranges=ranges)
     offset = base.rule_offset()
     pairs = [(b, b) for b in bits] + [(b, b + offset) for b in bits if offset and 2 <= b + offset <= 24]
-    bounds = sakr_bounds(model, x, labels, precisions=pairs, ranges=layer_ranges(model, x), batch_size=batch_size)
+    bounds = sakr_bounds(model, x, labels, precisions=pairs, ranges=ranges, batch_size=batch_size)
     return bounds, pairs, offset
+
+
+def _steps(scale: dict[str, LayerRange], b_a: int, b_w: int) -> Callable[[str, str], float]:
+    return lambda name, role: scale[name].scale(role) * 2.0 ** -((b_w if role == "weights" else b_a) - 1)
 
 
 def linearized_mismatch(
@@ -293,60 +414,40 @@ def linearized_mismatch(
     ranges: list[LayerRange] | None = None,
     trials: int = 20,
     generator: torch.Generator | None = None,
-    batch_size: int = 100,
 ) -> float:
     """Monte Carlo mismatch probability of the model both theorems bound: the float outputs plus
     their first-order response sum_h g_ih n_h to independent uniform noise n_h in
-    [-Delta_h/2, Delta_h/2] on every activation and weight (Delta from `ranges` at B_A, B_W).
+    [-Delta_h/2, Delta_h/2] on every activation operand and weight (Delta from `ranges` at B_A,
+    B_W; one weight draw per trial, shared by all examples and calls of an op).
 
     Theorems 1 and 2 must upper-bound this at every precision (up to Monte Carlo error); where the
     real fixed-point network mismatches more than the bounds, the difference comes from its
     response to noise not being linear."""
-    layers = _compute_layers(model)
     scale = {r.name: r for r in (ranges or layer_ranges(model, x))}
+    step = _steps(scale, b_a, b_w)
     gen = generator or torch.Generator().manual_seed(0)
+    registry = NameRegistry()
+    weight_noise: list[dict[str, torch.Tensor]] = [{} for _ in range(trials)]
     flips = 0
-    with _eval_mode(model):
-        for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].detach().clone().requires_grad_(True)
-            captured: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-            hooks = [m.register_forward_hook(lambda mod, args, out, name=name: captured.__setitem__(name, (args[0], out)))
-                     for name, m in layers]
-            try:
-                z = model(xb)
-            finally:
-                for h in hooks:
-                    h.remove()
-            y_hat = z.argmax(1)
-            z_hat = z.gather(1, y_hat[:, None])[:, 0]
-            inputs = [captured[n][0] for n, _ in layers]
-            outputs = [captured[n][1] for n, _ in layers]
-            margins, grads = [], []
-            for i in range(z.shape[1]):
-                margins.append(torch.where(y_hat == i, torch.inf, (z_hat - z[:, i]).detach()).double())
-                g = torch.autograd.grad((z[:, i] - z_hat).sum(), inputs + outputs, retain_graph=True)
-                grads.append([t.detach().double() for t in g])
-            for _ in range(trials):
-                noise_a, noise_w = [], []
-                for n, m in layers:
-                    da = scale[n].data_scale * 2.0 ** -(b_a - 1)
-                    dw = scale[n].weight_scale * 2.0 ** -(b_w - 1)
-                    a = captured[n][0]
-                    noise_a.append((torch.rand(a.shape, generator=gen, dtype=torch.float64) - 0.5) * da)
-                    noise_w.append((torch.rand(m.weight.shape, generator=gen, dtype=torch.float64) - 0.5) * dw)
-                flipped = torch.zeros(len(xb), dtype=torch.bool)
-                for margin, g in zip(margins, grads):
-                    change = torch.zeros(len(xb), dtype=torch.float64)
-                    for k, ((n, m), a) in enumerate(zip(layers, inputs)):
-                        change += (g[k] * noise_a[k]).flatten(1).sum(1)
-                        a64 = a.detach().double()
-                        if isinstance(m, nn.Linear):
-                            response = F.linear(a64, noise_w[k])
-                        else:
-                            response = F.conv2d(a64, noise_w[k], None, m.stride, m.padding, m.dilation)
-                        change += (g[len(layers) + k] * response).flatten(1).sum(1)
-                    flipped |= change > margin
-                flips += int(flipped.sum())
+    with eval_mode(model):
+        for n in range(len(x)):
+            z, calls = _capture(model, x[n : n + 1].detach(), registry)
+            y = int(z.argmax(1))
+            sources = [(c, role, node) for c in calls for role, node in c.nodes.items()]
+            grads = _class_grads(z, sources, y)
+            margins = (z[0, y] - z[0]).detach().double()
+            margins[y] = math.inf
+            for trial in range(trials):
+                change = torch.zeros(z.shape[1], dtype=torch.float64)
+                for (c, role, node), g in zip(sources, grads):
+                    if role == "weights":
+                        if c.name not in weight_noise[trial]:
+                            weight_noise[trial][c.name] = (torch.rand(node.numel(), generator=gen, dtype=torch.float64) - 0.5) * step(c.name, role)
+                        noise = weight_noise[trial][c.name]
+                    else:
+                        noise = (torch.rand(node.numel(), generator=gen, dtype=torch.float64) - 0.5) * step(c.name, role)
+                    change += g @ noise
+                flips += int(bool((change > margins).any()))
     return flips / (len(x) * trials)
 
 
@@ -360,33 +461,32 @@ def noise_mismatch(
     generator: torch.Generator | None = None,
     batch_size: int = 500,
 ) -> float:
-    """Mean mismatch of the real (nonlinear) network when every weight and every compute-layer
-    input gets independent uniform noise in [-Delta/2, Delta/2] instead of being rounded: the
-    theorems' noise model without their linearization. Weights get one draw per network instance,
-    activations fresh noise per example; averaged over `draws` instances.
+    """Mean mismatch of the real (nonlinear) network when every product op's weights and
+    activation operands get independent uniform noise in [-Delta/2, Delta/2] instead of being
+    rounded: the theorems' noise model without their linearization. Weights get one draw per
+    network instance (per op), activations fresh noise per call; averaged over `draws` instances.
 
     Comparing it with `linearized_mismatch` (same noise, first order) and with the rounded network
     separates the two ways a bound can fail: nonlinearity, and rounding errors that are not
     independent uniform noise (deterministic rounding of 2-bit weights sends most of them to zero)."""
-    layers = dict(_compute_layers(model))
     scale = {r.name: r for r in (ranges or layer_ranges(model, x))}
+    step = _steps(scale, b_a, b_w)
     gen = generator or torch.Generator().manual_seed(0)
-    with torch.no_grad(), _eval_mode(model):
+    registry = NameRegistry()
+    with torch.no_grad(), eval_mode(model):
         reference = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).argmax(1)
     total = 0.0
     for _ in range(draws):
-        noisy = copy.deepcopy(model)
-        hooks = []
-        for name, m in noisy.named_modules():
-            if name not in layers:
-                continue
-            d_a = scale[name].data_scale * 2.0 ** -(b_a - 1)
-            d_w = scale[name].weight_scale * 2.0 ** -(b_w - 1)
-            with torch.no_grad():
-                m.weight += (torch.rand(m.weight.shape, generator=gen) - 0.5) * d_w
-            hooks.append(m.register_forward_pre_hook(
-                lambda mod, args, d_a=d_a: (args[0] + (torch.rand(args[0].shape, generator=gen) - 0.5) * d_a,)))
-        with torch.no_grad(), _eval_mode(noisy):
-            out = torch.cat([noisy(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).argmax(1)
-        total += float((out != reference).double().mean())
+        weights: dict[str, torch.Tensor] = {}
+
+        def noise(name: str, role: str, t: torch.Tensor) -> torch.Tensor:
+            if role == "weights":
+                if name not in weights:
+                    weights[name] = (torch.rand(t.shape, generator=gen) - 0.5) * step(name, role)
+                return weights[name]
+            return (torch.rand(t.shape, generator=gen) - 0.5) * step(name, role)
+
+        with eval_mode(model):
+            outs = [_capture(model, x[i : i + batch_size], registry, noise, grad=False)[0] for i in range(0, len(x), batch_size)]
+        total += float((torch.cat(outs).argmax(1) != reference).double().mean())
     return total / draws

@@ -27,7 +27,8 @@ from torch import nn
 
 from .. import cost, metrics
 from ..data import Dataset
-from ..emulate import emulate
+from ..emulation import emulate
+from ..errors import UnsupportedFormat
 from ..executors import InProcess
 from ..plan import PrecisionPlan
 from ..store import content_key
@@ -111,7 +112,7 @@ def _costs(names: Sequence[str], model: nn.Module, plan: PrecisionPlan, x: torch
     for name in names:
         try:
             out[name] = float(COST_MODELS[name](model, plan, x))
-        except ValueError:
+        except UnsupportedFormat:
             continue
     return out
 
@@ -122,7 +123,7 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
     for t in tensors:
         t = t.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
