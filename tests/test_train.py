@@ -115,3 +115,29 @@ def test_metrics_against_hand_computed_values():
     assert metrics.r_squared(ref, torch.full((4,), 2.5)) == 0.0
     with pytest.raises(ValueError, match="k must be between 1 and 3"):
         metrics.topk_accuracy(logits, labels, k=4)
+
+
+def test_an_interrupted_training_resumes_to_the_uninterrupted_result(digits, tmp_path):
+    tr, te = digits
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=False, max_batches=6)
+    reference = models.create("digits-cnn", seed=0)
+    want = train(reference, tr, cfg, te)
+
+    class Killed(Exception):
+        pass
+
+    def stop_after_one(m):
+        if m.epoch == 1:
+            raise Killed
+
+    progress = tmp_path / "run.progress"
+    model = models.create("digits-cnn", seed=0)
+    with pytest.raises(Killed):
+        train(model, tr, cfg, te, on_epoch=stop_after_one, progress_file=progress)
+    resumed = models.create("digits-cnn", seed=5)  # other initial weights: the progress file must restore them
+    got = train(resumed, tr, cfg, te, progress_file=progress)
+    assert [m.epoch for m in got.history] == [1, 2, 3]
+    assert [(m.loss, m.eval_accuracy) for m in got.history] == [(m.loss, m.eval_accuracy) for m in want.history]
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), reference.state_dict().values()))
+    with pytest.raises(ValueError, match="written with other settings"):
+        train(models.create("digits-cnn", seed=0), tr, TrainConfig(epochs=4, batch_size=64, lr=0.05, max_batches=6), progress_file=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -153,13 +154,26 @@ def datasets_fetch(
         console.print(f"ok  {path}")
 
 
+def _writable_folder(path: Path) -> None:
+    """Raise now, before hours of work, if `path` cannot be written."""
+    from .files import write_atomic
+
+    if path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a folder; give a file path such as {str(path / 'model.pt')!r}")
+    try:
+        write_atomic(path.parent / f".{path.name}.check", "")
+        (path.parent / f".{path.name}.check").unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+
+
 @app.command("train")
 @friendly_errors
 def train_cmd(
-    model: str = typer.Argument(..., help="Registered network (lenet, mlp, cifarnet, alex, digits-cnn, ...)."),
+    model: str = typer.Argument(..., help="Registered network (lenet, cifarnet, alex, resnet20, vit, lstm-mnist, gpt-char, ...)."),
     dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the network's own)."),
-    epochs: int = typer.Option(10, "--epochs"),
-    batch_size: int = typer.Option(128, "--batch-size"),
+    epochs: int = typer.Option(10, "--epochs", min=1),
+    batch_size: int = typer.Option(128, "--batch-size", min=1),
     lr: float = typer.Option(0.05, "--lr"),
     optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay"),
@@ -168,25 +182,49 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
     out: str = typer.Option(None, "--out", help="Checkpoint path (default checkpoints/MODEL-DATASET.pt)."),
     data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT.progress (saved after every epoch)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing checkpoint (or start over an interrupted run)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
 ) -> None:
     """Train a registered network in float and save a checkpoint.
 
+    The run's state is saved after every epoch to OUT.progress; if it is interrupted, run the same
+    command with --resume to continue from the last finished epoch (same result as an
+    uninterrupted run). An existing checkpoint is never overwritten without --force.
+
     Example: quantscope train lenet --dataset mnist --epochs 12 --batch-size 64 --data-dir ../shared/datasets
     """
+    from pathlib import Path
+
+    import torch
+
     from . import data, models
     from .train import TrainConfig, save_checkpoint, train
 
     spec = models.info(model)
     dataset = dataset or spec.dataset
+    path = Path(out or f"checkpoints/{model}-{dataset}.pt")
+    progress_file = path.with_name(path.name + ".progress")
+    if path.exists() and not force:
+        raise ValueError(f"{path} exists; pass --force to overwrite it, or --out to write elsewhere")
+    if progress_file.exists() and not (resume or force):
+        raise ValueError(f"{progress_file} holds an interrupted run; pass --resume to continue it or --force to start over")
+    if force:
+        progress_file.unlink(missing_ok=True)
+    _writable_folder(path)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=augment, seed=seed)
     tr = data.load(dataset, "train", data_dir, normalize=spec.normalize)
     te = data.load(dataset, "test", data_dir, normalize=spec.normalize)
-    net = models.create(model, width=width, seed=seed)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=augment, seed=seed)
-    result = train(net, tr, cfg, te, progress=True, on_epoch=lambda m: console.print(
+    net = models.create(model, width=width, seed=seed).to(device)
+    result = train(net, tr, cfg, te, progress=True, progress_file=progress_file, on_epoch=lambda m: console.print(
         f"epoch {m.epoch:3d}  loss {m.loss:.4f}  train {m.train_accuracy:.4f}  test {m.eval_accuracy:.4f}  {m.seconds:.0f}s"))
-    path = out or f"checkpoints/{model}-{dataset}.pt"
-    save_checkpoint(path, net, {"dataset": dataset, "seed": seed, "accuracy": result.final_accuracy, "epochs": epochs, "normalize": spec.normalize})
-    console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}")
+    meta = {"dataset": dataset, "seed": seed, "accuracy": result.final_accuracy, "epochs": epochs, "normalize": spec.normalize,
+            "history": [{"epoch": m.epoch, "test_accuracy": m.eval_accuracy, "seconds": m.seconds} for m in result.history]}
+    save_checkpoint(path, net.cpu(), meta)
+    progress_file.unlink(missing_ok=True)
+    console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}", highlight=False)
 
 
 @app.command("eval")
@@ -207,10 +245,7 @@ def eval_cmd(
 
       quantscope eval checkpoints/lenet-mnist.pt --plan "fixed<8,auto>" --data-dir ../shared/datasets
     """
-    from pathlib import Path
-
     from . import data, emulate, metrics
-    from .plan import PrecisionPlan
     from .train import load_model, predict
 
     model, meta = load_model(checkpoint)
@@ -218,11 +253,13 @@ def eval_cmd(
     float_logits = predict(model, ds)
     result = {"checkpoint": checkpoint, "dataset": ds.name, "split": split, "float_accuracy": metrics.topk_accuracy(float_logits, ds.labels)}
     if plan:
-        p = PrecisionPlan.load(plan) if Path(plan).suffix in (".yaml", ".yml", ".json") else PrecisionPlan.uniform(weights=plan, data=plan)
+        p = _plan_arg(plan)
         qmodel = emulate(model, p, calibration=data.load(ds.name, "train", data_dir, normalize=ds.normalize).tensors(256)[0])
         logits = predict(qmodel, ds)
+        assert qmodel.table is not None
         result.update(plan=str(p), accuracy=metrics.topk_accuracy(logits, ds.labels),
-                      mismatch=metrics.mismatch_rate(float_logits, logits), r2=metrics.r_squared(float_logits, logits))
+                      mismatch=metrics.mismatch_rate(float_logits, logits), r2=metrics.r_squared(float_logits, logits),
+                      macs_emulated=qmodel.table.coverage, emulation=qmodel.table.coverage_note())
     if as_json:
         typer.echo(json.dumps(result, indent=1))
         return
@@ -265,6 +302,7 @@ def cost_cmd(
     from pathlib import Path
 
     from . import cost, models
+    from .emulation import layers as qs_layers
     from .train import load_model
 
     if Path(model).suffix == ".pt":
@@ -277,6 +315,7 @@ def cost_cmd(
         net, x = models.create(name, device=dev), models.example_input(name, device=dev)
     p = _plan_arg(plan)
     rows = cost.cost_layers(net, p, x)
+    coverage = qs_layers(net, x)
     fa = cost.adder_cost(net, p, x).per_layer
     acc = {layer.name: layer for layer in cost.accelerator_energy(net, p, x, hardware).layers}
     tr = cost.traffic(net, p, x, batch_size=batch)
@@ -292,7 +331,7 @@ def cost_cmd(
         "macs": sum(t["macs"] for t in table_rows), "param_kib": sum(t["param_kib"] for t in table_rows),
         "full_adders": sum(t["full_adders"] for t in table_rows), "cycles": sum(t["cycles"] for t in table_rows),
         "energy_uj": sum(t["energy_uj"] for t in table_rows), "traffic_mbit": tr.total_bits / 1e6,
-        "traffic_ratio": tr.ratio, "data_traffic_ratio": tr.data_ratio,
+        "traffic_ratio": tr.ratio, "data_traffic_ratio": tr.data_ratio, "macs_emulated": coverage.coverage,
     }
     if as_json:
         typer.echo(json.dumps({"model": name, "plan": p.to_dict(), "hardware": hardware, "batch": batch, "layers": table_rows, "totals": totals}, indent=1))
@@ -309,6 +348,7 @@ def cost_cmd(
     console.print(t)
     console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
                   f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
+    console.print(coverage.coverage_note(), highlight=False)
 
 
 def _executor(executor: str | None, workers: int | None, address: str | None):

@@ -95,6 +95,7 @@ class _Training(_Strict):
     schedule: Literal["cosine", "step", "constant"] = "cosine"
     seed: int = 0
     augment: bool = False
+    max_batches: int | None = Field(None, ge=1, description="stop each epoch after this many batches (quick runs)")
 
     def config(self) -> TrainConfig:
         return TrainConfig(**self.model_dump(exclude={"threads"}))
@@ -114,7 +115,6 @@ class QatSettings(_Training):
     lr: float = Field(1e-3, gt=0)
     optimizer: Literal["sgd", "adam"] = "adam"
     weight_decay: float = Field(0.0, ge=0)
-    max_batches: int | None = Field(None, ge=1)
 
 
 class EvaluationSettings(_Strict):
@@ -608,10 +608,12 @@ def run_study(
                 qat_cache.append(Evaluator(fm.model, eval_set, qat=Qat(train_set, cfg.qat.config()), **ev_settings))
             return qat_cache[0]
 
-        op_names = [o.name for o in layers(fm.model, calibration[:1]) if o.macs]
+        table = layers(fm.model, calibration[:1])
+        op_names = [o.name for o in table if o.macs]
         ctx = _Context(cfg, fm.model, evaluator, qat_evaluator, op_names, calibration, eval_set, store)
         info = {"config": cfg.model_dump(mode="json"), "checkpoint": str(fm.checkpoint), "trained": fm.trained,
                 "train_seconds": fm.seconds, "float_accuracy": evaluator.float_accuracy, "layers": ctx.layers,
+                "macs_emulated": table.coverage, "emulation": table.coverage_note(),
                 "eval_examples": len(eval_set), "store": "results.sqlite"}
         write_atomic(out / "study.json", json.dumps(info, indent=1) + "\n")
         log(f"study {cfg.name}: float accuracy {evaluator.float_accuracy:.4f} on {len(eval_set)} {cfg.dataset.eval_split} examples")

@@ -9,11 +9,9 @@ step; any model with a `weight_clip` attribute (Sakr's MLP) is clipped likewise.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from torch import nn
 
 from . import metrics
 from .data import Dataset
+from .files import atomic_path
 from .emulation import EmulatedModel, emulate
 from .formats import Binary
 from .plan import PrecisionPlan
@@ -124,6 +123,70 @@ def _progress(enabled: bool):
     )
 
 
+@dataclass
+class _Run:
+    """What a training run carries from epoch to epoch (and what a progress file holds)."""
+
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    step: int = 0
+    epoch: int = 0
+    result: TrainResult = field(default_factory=TrainResult)
+
+    def save(self, path: Path, model: nn.Module, config: TrainConfig) -> None:
+        """Write the run's state after an epoch, atomically."""
+        payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "optimizer": self.optimizer.state_dict(),
+                   "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(), "step": self.step,
+                   "epoch": self.epoch, "history": [asdict(m) for m in self.result.history], "config": asdict(config)}
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    def restore(self, path: Path, model: nn.Module, config: TrainConfig) -> None:
+        """Continue from a progress file written by `save` with the same settings."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
+            raise ValueError(f"training progress file {path} cannot be read ({err}); delete it to start over") from None
+        if payload.get("config") != asdict(config):
+            raise ValueError(f"training progress file {path} was written with other settings ({payload.get('config')}); "
+                             "delete it to start over, or resume with the same settings")
+        model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.generator.set_state(payload["generator"])
+        torch.set_rng_state(payload["torch_rng"])
+        self.step, self.epoch = payload["step"], payload["epoch"]
+        self.result.history = [EpochMetrics(**m) for m in payload["history"]]
+
+
+def _epoch(model: nn.Module, train_set: Dataset, config: TrainConfig, run: _Run, steps_per_epoch: int, bar: Any, task: Any) -> tuple[float, float, float]:
+    """One epoch: (mean loss, training accuracy, last learning rate)."""
+    model.train()
+    loss_sum, correct, seen, lr = 0.0, 0, 0, config.lr
+    total = steps_per_epoch * config.epochs
+    batches = train_set.batches(config.batch_size, shuffle=True, generator=run.generator, augment=config.augment)
+    device = next(model.parameters()).device
+    for i, (x, y) in enumerate(batches):
+        if i >= steps_per_epoch:
+            break
+        x, y = x.to(device), y.to(device)
+        lr = _lr_at(config, run.step, total)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        run.optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        flat = logits.reshape(-1, logits.shape[-1])
+        loss = nn.functional.cross_entropy(flat, y.reshape(-1))
+        loss.backward()
+        run.optimizer.step()
+        _clip_weights_(model)
+        loss_sum += float(loss.detach()) * y.numel()
+        correct += int((flat.argmax(1) == y.reshape(-1)).sum())
+        seen += y.numel()
+        run.step += 1
+        bar.update(task, advance=1, status=f"epoch {run.epoch + 1} loss {loss_sum / seen:.4f}")
+    return loss_sum / max(seen, 1), correct / max(seen, 1), lr
+
+
 def train(
     model: nn.Module,
     train_set: Dataset,
@@ -131,50 +194,39 @@ def train(
     eval_set: Dataset | None = None,
     progress: bool = False,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    progress_file: str | Path | None = None,
 ) -> TrainResult:
     """Train `model` in place with cross-entropy; deterministic for a seed on CPU.
 
     Works for float models and for emulated ones (that is QAT; see `finetune`). Returns the
-    per-epoch history; `on_epoch` is called after every epoch (for logging or checkpoints).
+    per-epoch history; `on_epoch` is called after every epoch. With `progress_file`, the run's
+    whole state (weights, optimizer, data order, random generators) is saved there after every
+    epoch, and a run that finds the file continues after its last finished epoch, with the same
+    result as an uninterrupted run.
     """
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    opt = _optimizer(model, config)
+    run = _Run(_optimizer(model, config), torch.Generator().manual_seed(config.seed))
+    path = None if progress_file is None else Path(progress_file)
+    if path is not None and path.is_file():
+        run.restore(path, model, config)
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     if config.max_batches is not None:
         steps_per_epoch = min(steps_per_epoch, config.max_batches)
-    total = steps_per_epoch * config.epochs
-    result = TrainResult()
-    step = 0
     with _progress(progress) as bar:
-        task = bar.add_task("train", total=total, status="")
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-            for i, (x, y) in enumerate(train_set.batches(config.batch_size, shuffle=True, generator=gen, augment=config.augment)):
-                if i >= steps_per_epoch:
-                    break
-                lr = _lr_at(config, step, total)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                opt.zero_grad(set_to_none=True)
-                logits = model(x)
-                loss = nn.functional.cross_entropy(logits, y)
-                loss.backward()
-                opt.step()
-                _clip_weights_(model)
-                loss_sum += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
-                seen += len(y)
-                step += 1
-                bar.update(task, advance=1, status=f"epoch {epoch} loss {loss_sum / seen:.4f}")
+        task = bar.add_task("train", total=steps_per_epoch * config.epochs, completed=run.step, status="")
+        while run.epoch < config.epochs:
+            start = time.perf_counter()
+            loss, train_acc, lr = _epoch(model, train_set, config, run, steps_per_epoch, bar, task)
+            run.epoch += 1
             acc = evaluate(model, eval_set) if eval_set is not None else None
-            m = EpochMetrics(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), acc, time.perf_counter() - start, lr)
-            result.history.append(m)
+            m = EpochMetrics(run.epoch, loss, train_acc, acc, time.perf_counter() - start, lr)
+            run.result.history.append(m)
+            if path is not None:
+                run.save(path, model, config)
             if on_epoch is not None:
                 on_epoch(m)
     model.eval()
-    return result
+    return run.result
 
 
 @torch.no_grad()
@@ -183,10 +235,11 @@ def predict(model: nn.Module, dataset: Dataset, batch_size: int = 1000, limit: i
     was_training = model.training
     model.eval()
     outs, done = [], 0
+    device = next(model.parameters()).device
     for x, _ in dataset.batches(batch_size):
         if limit is not None and done >= limit:
             break
-        outs.append(model(x[: None if limit is None else limit - done]))
+        outs.append(model(x[: None if limit is None else limit - done].to(device)).cpu())
         done += len(outs[-1])
     model.train(was_training)
     return torch.cat(outs) if outs else torch.zeros(0)
@@ -222,19 +275,11 @@ def finetune(
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None) -> None:
     """Save the state dict and metadata (model name, width, dataset, seed, accuracy, ...),
     atomically. Metadata values must be plain numbers, strings, lists or dicts."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     info = {"model": getattr(model, "quantscope_name", None), "width": getattr(model, "quantscope_width", 1.0)}
     info.update(meta or {})
     payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": info}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -67,8 +67,9 @@ def cost_layers(
     example_input: torch.Tensor,
     groups: Mapping[str, Sequence[str]] | None = None,
 ) -> list[CostLayer]:
-    """`layers(model, example_input)` joined with each op's precision under `plan`."""
-    plan = as_plan(plan)
+    """`layers(model, example_input)` joined with each op's precision under `plan` (for an
+    emulated model without a plan: its own)."""
+    plan = as_plan(plan if plan is not None else getattr(model, "plan", None))
     table = layers(model, example_input[:1], groups)
     plan.validate([o.name for o in table.ops], [o.name for o in table.elementwise])
     return [CostLayer(o, plan.for_layer(o.name)) for o in table]

@@ -88,6 +88,14 @@ SPECS: dict[str, DatasetSpec] = {
         ),
         DIGITS, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
     ),
+    "fortunes": DatasetSpec(
+        "fortunes", "Debian fortunes as byte-level text (1.98 MB, 11,201 entries; windows of 64 bytes)", "text",
+        (RemoteFile("fortunes-text.tar.gz", "0232d8f79eaefc0cfee7ec9fd3be40f7", ()),),
+        tuple(str(b) for b in range(256)), (0.0,), (1.0,),
+        note="entries split 90/10 into train/test with seed 0 (val: half the test entries, test_rest: the other half); "
+             "each split's entries joined by newlines and cut into 64-byte windows with next-byte targets",
+        extra={"kind": "text", "context": 64},
+    ),
     "digits": DatasetSpec(
         "digits", "scikit-learn's 8x8 digits (1,797 images, ships with scikit-learn: offline)", "",
         (), DIGITS, (0.3051,), (0.3770,),

@@ -12,7 +12,7 @@ import torch
 from ..errors import did_you_mean
 from .catalog import SPECS, DatasetSpec
 from .files import locate
-from .readers import read_cifar_python, read_digits, read_idx, read_image_folder, read_svhn_mat
+from .readers import read_cifar_python, read_digits, read_idx, read_image_folder, read_svhn_mat, read_text_entries, text_windows
 
 SPLITS = ("train", "test", "val", "test_rest")
 VAL_FRACTION = 0.1
@@ -23,7 +23,8 @@ class Dataset:
     """Images as uint8 (N, C, H, W), labels as int64; `batches` yields normalized float tensors.
 
     `normalize="standard"` subtracts the dataset's per-channel mean and divides by its std;
-    `"unit"` only scales to [0, 1] (Caffe's LeNet and Sakr's MLP use that).
+    `"unit"` only scales to [0, 1] (Caffe's LeNet and Sakr's MLP use that). A text dataset
+    (`kind="text"`) holds byte tokens (N, T) and next-token labels (N, T); its inputs are int64.
     """
 
     name: str
@@ -36,6 +37,7 @@ class Dataset:
     max_value: int = 255
     lossless: bool = True
     normalize: str = "standard"
+    kind: str = "image"
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -46,8 +48,8 @@ class Dataset:
         return tuple(self.images.shape[1:])
 
     def class_counts(self) -> list[int]:
-        """Number of examples per class."""
-        return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+        """Number of examples (targets, for text) per class."""
+        return torch.bincount(self.labels.reshape(-1), minlength=len(self.classes)).tolist()
 
     def with_normalize(self, normalize: str) -> Dataset:
         """The same data normalized differently ("standard" or "unit")."""
@@ -60,7 +62,9 @@ class Dataset:
         return replace(self, images=self.images[index], labels=self.labels[index])
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> normalized float32."""
+        """uint8 images -> normalized float32 (text: byte tokens -> int64)."""
+        if self.kind == "text":
+            return images.long()
         x = images.to(torch.float32).div_(self.max_value)
         if self.normalize == "unit":
             return x
@@ -87,6 +91,8 @@ class Dataset:
             idx = order[start : start + batch_size]
             imgs = self.images[idx]
             if augment:
+                if self.kind == "text":
+                    raise ValueError(f"{self.name}: augmentation (crops and flips) applies to images, not text")
                 imgs = _crop_flip(imgs, generator)
             yield self.prepare(imgs), self.labels[idx]
 
@@ -134,12 +140,23 @@ def _raw(name: str, data_dir, download: bool) -> dict[str, tuple[np.ndarray, np.
         return {k: (x, y) for k, (x, y, _) in folders.items()}
     if name == "svhn":
         return {split: read_svhn_mat(locate(s, rf, data_dir, download)) for split, rf in zip(("train", "test"), s.files)}
+    if s.extra.get("kind") == "text":
+        return _text_splits(read_text_entries(locate(s, s.files[0], data_dir, download)), int(s.extra["context"]))
     if name == "digits":
         x, y = read_digits()
         test = _per_class_sample(y, 0.2, seed=0)
         train = np.setdiff1d(np.arange(len(y)), test)
         return {"train": (x[train], y[train]), "test": (x[test], y[test])}
     raise AssertionError(name)
+
+
+def _text_splits(entries: list[bytes], context: int, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train/test/val/test_rest windows of a text corpus split by entry (see the catalog note)."""
+    order = np.random.default_rng(seed).permutation(len(entries))
+    n_test = int(round(0.1 * len(entries)))
+    test = np.sort(order[:n_test])
+    parts = {"train": np.sort(order[n_test:]), "test": test, "val": test[: len(test) // 2], "test_rest": test[len(test) // 2 :]}
+    return {k: text_windows([entries[i] for i in idx], context) for k, idx in parts.items()}
 
 
 def _per_class_sample(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -183,12 +200,15 @@ def load(
         return _load_image_folder(Path(name), split, seed, normalize)
     s = spec(name)
     raw = _raw(name, data_dir, download)
-    base = "train" if split == "train" else "test"
-    x, y = raw[base]
-    x, y = _select_split(x, y, split, seed)
+    if split in raw:  # text corpora split by entry themselves
+        x, y = raw[split]
+    else:
+        x, y = raw["train" if split == "train" else "test"]
+        x, y = _select_split(x, y, split, seed)
     return Dataset(
         name=name, split=split, images=torch.from_numpy(np.ascontiguousarray(x)), labels=torch.from_numpy(np.asarray(y, dtype=np.int64)),
         classes=s.classes, mean=s.mean, std=s.std, max_value=16 if name == "digits" else 255, lossless=s.lossless,
+        kind=s.extra.get("kind", "image"),
     ).with_normalize(normalize)
 
 

@@ -36,6 +36,41 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(dims).copy()  # frombuffer is read-only
 
 
+def read_text_entries(path: Path, separator: bytes = b"%") -> list[bytes]:
+    """Entries of a fortune-style text archive (.tar.gz of text files): each file's entries are
+    separated by a line holding only `separator`; files in name order, COPYRIGHT left out."""
+    entries: list[bytes] = []
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = sorted((m for m in tar.getmembers() if m.isfile() and os.path.basename(m.name) != "COPYRIGHT"), key=lambda m: m.name)
+            for member in members:
+                f = tar.extractfile(member)
+                if f is None:
+                    raise DatasetFileError(f"{path}: member {member.name} cannot be read")
+                chunk: list[bytes] = []
+                for line in f.read().split(b"\n"):
+                    if line.strip() == separator:
+                        entries.append(b"\n".join(chunk).strip(b"\n"))
+                        chunk = []
+                    else:
+                        chunk.append(line)
+                if any(c.strip() for c in chunk):
+                    entries.append(b"\n".join(chunk).strip(b"\n"))
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise DatasetFileError(f"{path}: not a readable .tar.gz text archive ({err})") from None
+    return [e for e in entries if e]
+
+
+def text_windows(entries: list[bytes], context: int) -> Arrays:
+    """Entries joined by newlines into one byte stream, cut into non-overlapping windows:
+    inputs (N, context) and next-byte targets (N, context)."""
+    stream = np.frombuffer(b"".join(e + b"\n" for e in entries), dtype=np.uint8)
+    n = (len(stream) - 1) // context
+    x = stream[: n * context].reshape(n, context)
+    y = stream[1 : n * context + 1].reshape(n, context).astype(np.int64)
+    return x.copy(), y
+
+
 def read_cifar_python(path: Path) -> tuple[Arrays, Arrays]:
     """CIFAR-10's canonical python batches from cifar-10-python.tar.gz: (train, test)."""
     parts: dict[str, Arrays] = {}

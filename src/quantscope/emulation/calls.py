@@ -396,18 +396,32 @@ def _elementwise_table() -> dict[Callable[..., Any], str]:
     return {f: kind for kind, funcs in kinds.items() for f in funcs}
 
 
-def unsupported_macs(func: Callable[..., Any], args: tuple) -> int | None:
+def unsupported_macs(func: Callable[..., Any], args: tuple, kwargs: dict | None = None) -> int | None:
     """MACs of a product call the emulator cannot compute (None when not known)."""
     t = [a for a in args if isinstance(a, torch.Tensor)]
     name = getattr(func, "__name__", "")
     if name in ("mv", "addmv") and len(t) >= 2:
         return t[-2].numel()
-    if name in ("dot", "vdot", "inner") and t:
-        return t[0].numel() if name != "inner" else t[0].numel() * (t[1].numel() // max(t[0].shape[-1], 1))
+    if name in ("dot", "vdot") and t:
+        return t[0].numel()
+    if name == "inner" and len(t) == 2:
+        return t[0].numel() * (t[1].numel() // max(t[1].shape[-1], 1)) if t[0].dim() else t[1].numel()
     if name == "addbmm" and len(t) >= 3:
         return _matmul_macs(t[1], t[2])[0]
     if name == "bilinear" and len(t) >= 3:
-        return t[0].numel() * t[2].numel() // max(t[0].shape[-1], 1) * t[0].shape[-1]
+        return t[0].numel() // max(t[0].shape[-1], 1) * t[2].numel()
+    if name == "tensordot" and len(t) == 2:
+        dims = (kwargs or {}).get("dims", args[2] if len(args) > 2 else 2)
+        contracted = list(range(t[0].dim() - dims, t[0].dim())) if isinstance(dims, int) else list(dims[0])
+        inner = math.prod(t[0].shape[d] for d in contracted)
+        return t[0].numel() * (t[1].numel() // max(inner, 1))
+    if name in ("chain_matmul", "multi_dot"):
+        mats = t if t else list(args[0])
+        total, left = 0, mats[0]
+        for m in mats[1:]:
+            total += left.shape[-2] * left.shape[-1] * m.shape[-1] if left.dim() > 1 else left.numel() * m.shape[-1]
+            left = torch.empty(left.shape[-2] if left.dim() > 1 else 1, m.shape[-1], device="meta")
+        return total
     return None
 
 

@@ -35,7 +35,7 @@ class OpMode(TorchFunctionMode):
         if kind is not None:
             return self.backend.elementwise(kind, lambda: func(*args, **kwargs), inputs=args)
         if func in UNSUPPORTED:
-            return self.backend.unsupported(func, unsupported_macs(func, args), args, kwargs)
+            return self.backend.unsupported(func, unsupported_macs(func, args, kwargs), args, kwargs)
         result = func(*args, **kwargs)
         if self._record is not None:
             self._record(func, args, kwargs, result)

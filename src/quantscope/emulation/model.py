@@ -69,7 +69,8 @@ class OpTable(Sequence[OpInfo]):
 
     def coverage_note(self) -> str:
         """One line: the share of MACs emulated, and the ops that are not."""
-        text = f"{100 * self.coverage:.1f}% of {self.macs:,} MACs per example emulated"
+        unknown = any("MACs unknown" in o.kind for o in self.unsupported)
+        text = f"{100 * self.coverage:.1f}% of {self.macs:,}{' known' if unknown else ''} MACs per example emulated"
         if self.unsupported:
             text += "; not emulated (float32): " + ", ".join(f"{o.name} ({o.kind}, {o.macs:,} MACs)" for o in self.unsupported)
         return text
@@ -202,6 +203,7 @@ class EmulatedModel(nn.Module):
                 raise ValueError(f"{note}; rewrite those ops with supported ones (docs/emulation.md) or pass strict=False "
                                  "to run them in float32")
             warnings.warn(note, stacklevel=3)
+            self._warned.update(o.name for o in table.unsupported)
         for o in tr.ops:
             self.ops[o.name] = _spec(o.name, self.plan.for_layer(o.name), tr.calibration.get(o.name, {}))
         self.table = table

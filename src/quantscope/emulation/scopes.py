@@ -11,7 +11,8 @@ are named from that stack, the same way on every run:
 - other ops are named by their kind inside the module: `block.add`, `block.add_1`,
   `attn.matmul`; in a leaf module (one without children) the first such op takes the module's
   own name (`relu1` for an `nn.ReLU` called `relu1`);
-- decomposed ops carry explicit labels: `attn.scores`, `attn.values`, `lstm.l0.hh`.
+- decomposed ops carry explicit labels: `attn.scores`, `attn.values`, `lstm.l0.hh` (with a weight,
+  still one op for all its calls).
 
 Two different call sites that would get the same name are told apart by appending the op kind,
 then a counter, in order of first execution; `NameRegistry` remembers every site so later runs
@@ -136,11 +137,10 @@ class ModuleScopes:
     def name(self, category: str, kind: str, label: str | None = None, weight: torch.Tensor | None = None) -> str:
         """The name of the op being called now (see the module docstring)."""
         frame = self.frame
-        if label is None and weight is not None:
-            relative = self.weight_name(weight)
-            if relative is not None:
-                wanted = _join(frame.path, _strip_weight(relative))
-                return self.registry.name((frame.path, "weight", relative, kind), wanted, kind)
+        relative = self.weight_name(weight)
+        if relative is not None:  # every call with the same weight is the same op
+            wanted = _join(frame.path, label if label is not None else _strip_weight(relative))
+            return self.registry.name((frame.path, "weight", label, relative, kind), wanted, kind)
         if label is None and frame.leaf and frame.path and category not in frame.used_own_name:
             frame.used_own_name.add(category)
             return self.registry.name((frame.path, "own", category, kind), frame.path, kind)

@@ -261,6 +261,8 @@ class Tracer:
         info = OpInfo(name, f"unsupported:{getattr(func, '__name__', func)}", "product", self.scopes.frame.path,
                       type(self.scopes.frame.module).__name__, None, (), (), (), 0, 0, 0, 0, 0, 0, 0, emulated=False)
         acc = self._record(self.unsupported_records, name, info)
+        if macs is None:
+            acc.info = replace(acc.info, kind=acc.info.kind + " (MACs unknown)")
         acc.macs += macs or 0
         acc.calls += 1
         result = func(*args, **kwargs)
@@ -306,8 +308,13 @@ def trace(model: nn.Module, example: Any, registry: NameRegistry | None = None, 
 
     `example` is a tensor or a tuple of positional arguments. With `calibrate=True` the tensors each
     op reads and writes are kept (for range calibration). Counts in the result are per example:
-    totals divided by the first dimension of the first input tensor.
+    totals divided by the first dimension of the first input tensor. An `EmulatedModel` is traced
+    as the float model it wraps (its ops have the same names).
     """
+    from .model import EmulatedModel
+
+    if isinstance(model, EmulatedModel):  # an emulated model executes its float model's ops
+        model = model.model
     registry = registry or NameRegistry()
     args = example if isinstance(example, tuple) else (example,)
     sequence: list[str] = []

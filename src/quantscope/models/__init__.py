@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import did_you_mean
-from . import imagenet, papers
+from . import imagenet, modern, papers
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,12 @@ class ModelInfo:
 
     name: str
     build: Callable[..., nn.Module]
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     dataset: str
     source: str
     normalize: str = "standard"
     groups: Callable[[nn.Module], dict[str, list[str]]] | None = None
+    input_dtype: torch.dtype = torch.float32
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -50,6 +51,15 @@ for _info in [
     ModelInfo("nin", imagenet.nin, (3, 224, 224), "imagenet", "Caffe NIN ImageNet; Judd Table 3"),
     ModelInfo("googlenet", imagenet.googlenet, (3, 224, 224), "imagenet", "Caffe bvlc_googlenet; Judd Table 3", groups=imagenet.googlenet_groups),
     ModelInfo("vgg16", imagenet.vgg16, (3, 224, 224), "imagenet", "VGG-16 configuration D"),
+    ModelInfo("resnet20", modern.resnet20, (3, 32, 32), "cifar10", "He et al. 2016 CIFAR ResNet-20 (BatchNorm, residual adds)"),
+    ModelInfo("mobilenetv2", modern.mobilenetv2, (3, 32, 32), "cifar10", "MobileNetV2-style (Sandler et al. 2018), reduced for CIFAR"),
+    ModelInfo("vit", modern.vit, (3, 32, 32), "cifar10", "small ViT from nn.TransformerEncoderLayer"),
+    ModelInfo("vit-mha", modern.vit_mha, (3, 32, 32), "cifar10", "the same ViT from nn.MultiheadAttention blocks"),
+    ModelInfo("lstm-mnist", modern.lstm_mnist, (1, 28, 28), "mnist", "LSTM on sequential MNIST (a row per step)"),
+    ModelInfo("gru-mnist", modern.gru_mnist, (1, 28, 28), "mnist", "GRU on sequential MNIST (a row per step)"),
+    ModelInfo("gpt-char", modern.gpt_char, (64,), "fortunes", "byte-level GPT, scaled_dot_product_attention", input_dtype=torch.long),
+    ModelInfo("gpt-char-matmul", modern.gpt_char_matmul, (64,), "fortunes", "byte-level GPT, explicit matmul attention",
+              input_dtype=torch.long),
 ]:
     register(_info)
 
@@ -85,8 +95,9 @@ def create(name: str, width: float = 1.0, device: str | torch.device | None = No
 
 
 def example_input(name: str, batch: int = 1, device: str | torch.device | None = None) -> torch.Tensor:
-    """A zero batch of the network's input shape."""
-    return torch.zeros(batch, *info(name).input_shape, device=device)
+    """A zero batch of the network's input shape (token ids for language models)."""
+    spec = info(name)
+    return torch.zeros(batch, *spec.input_shape, dtype=spec.input_dtype, device=device)
 
 
 def judd_groups(name: str, model: nn.Module | None = None) -> dict[str, list[str]] | None:

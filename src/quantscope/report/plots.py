@@ -53,12 +53,11 @@ def speedup_accuracy(results: StudyResults) -> Figure | None:
     rows = _with(results, "mac_speedup")
     if not rows:
         return None
-    fa = results.float_accuracy
     fig, ax = _figure("Accuracy vs MAC speedup at fixed area (Hill Fig. 6)", "speedup over float32 MAC (log scale)", _RELATIVE)
     ax.set_xscale("log")
-    _scatter_runs(ax, rows, lambda p: p.costs["mac_speedup"], lambda p: p.accuracy / fa)
+    _scatter_runs(ax, rows, lambda p: p.costs["mac_speedup"], lambda p: results.relative(p.accuracy))
     front = sorted(pareto([p for _, p in rows], minimize=(), maximize=("mac_speedup", "accuracy")), key=lambda p: p.costs["mac_speedup"])
-    ax.plot([p.costs["mac_speedup"] for p in front], [p.accuracy / fa for p in front], "k-", lw=1.2, label="Pareto frontier")
+    ax.plot([p.costs["mac_speedup"] for p in front], [results.relative(p.accuracy) for p in front], "k-", lw=1.2, label="Pareto frontier")
     ax.axhline(0.99, color="grey", ls=":", lw=1, label="99% of float")
     ax.legend(fontsize=7)
     return fig
@@ -67,22 +66,21 @@ def speedup_accuracy(results: StudyResults) -> Figure | None:
 def traffic_accuracy(results: StudyResults) -> Figure | None:
     """Data traffic ratio against normalized accuracy: uniform vs greedy mixed plans (Judd Fig. 5)."""
     greedy = [r for r in results.runs if r.kind == "greedy"]
-    fa = results.float_accuracy
     fig, ax = _figure("Traffic vs accuracy (Judd Fig. 5)", "data traffic ratio vs 32-bit", _RELATIVE)
     if greedy:
         for r in greedy:
             for search, marker in (("uniform", "s"), ("greedy", "o")):
                 pts = [p for p in r.points if p["labels"].get("search") == search]
-                ax.scatter([p["costs"]["traffic"] for p in pts], [p["accuracy"] / fa for p in pts], s=14, marker=marker, alpha=0.7,
+                ax.scatter([p["costs"]["traffic"] for p in pts], [results.relative(p["accuracy"]) for p in pts], s=14, marker=marker, alpha=0.7,
                            label=f"{r.name}: {'uniform' if search == 'uniform' else 'mixed (greedy)'}")
             best = [row for row in r.summary["rows"] if row["greedy_cost"] is not None]
-            ax.scatter([b["greedy_cost"] for b in best], [b["greedy_accuracy"] / fa for b in best], s=60, facecolors="none", edgecolors="k",
+            ax.scatter([b["greedy_cost"] for b in best], [results.relative(b["greedy_accuracy"]) for b in best], s=60, facecolors="none", edgecolors="k",
                        label="best per tolerance")
     else:
         rows = _with(results, "traffic")
         if not rows:
             return None
-        _scatter_runs(ax, rows, lambda p: p.costs["traffic"], lambda p: p.accuracy / fa)
+        _scatter_runs(ax, rows, lambda p: p.costs["traffic"], lambda p: results.relative(p.accuracy))
     ax.legend(fontsize=7)
     return fig
 
@@ -92,13 +90,12 @@ def uniform_widths(results: StudyResults) -> Figure | None:
     greedy = [r for r in results.runs if r.kind == "greedy"]
     if not greedy:
         return None
-    fa = results.float_accuracy
     fig, ax = _figure("Uniform data precision (Judd Fig. 2)", "integer bits I (all layers)", _RELATIVE)
     for r in greedy:
         pts = [p for p in r.points if p["labels"].get("search") == "uniform"]
         for frac in sorted({p["labels"]["uniform"][1] for p in pts}):
             line = sorted((p for p in pts if p["labels"]["uniform"][1] == frac), key=lambda p: p["labels"]["uniform"][0])
-            ax.plot([p["labels"]["uniform"][0] for p in line], [p["accuracy"] / fa for p in line], "-o", ms=3,
+            ax.plot([p["labels"]["uniform"][0] for p in line], [results.relative(p["accuracy"]) for p in line], "-o", ms=3,
                     label=f"{r.name}: F = {frac}" if len(greedy) > 1 else f"F = {frac}")
     ax.legend(fontsize=7)
     return fig
@@ -132,7 +129,6 @@ def sensitivity(results: StudyResults) -> Figure | None:
     runs = [r for r in results.runs if r.kind == "sensitivity"]
     if not runs:
         return None
-    fa = results.float_accuracy
     whats = list(dict.fromkeys(p["labels"]["what"] for r in runs for p in r.points))
     fig = Figure(figsize=(4.2 * len(whats), 3.8), dpi=110, layout="constrained")
     fig.suptitle("One layer at a time (Judd Fig. 3)", fontsize=11)
@@ -141,7 +137,7 @@ def sensitivity(results: StudyResults) -> Figure | None:
         for r in runs:
             for layer in r.summary["layers"]:
                 pts = sorted((p for p in r.points if p["labels"]["what"] == what and p["labels"]["layer"] == layer), key=lambda p: p["labels"]["bits"])
-                ax.plot([p["labels"]["bits"] for p in pts], [p["accuracy"] / fa for p in pts], "-o", ms=3, label=layer)
+                ax.plot([p["labels"]["bits"] for p in pts], [results.relative(p["accuracy"]) for p in pts], "-o", ms=3, label=layer)
         ax.set_xlabel(what)
         ax.set_ylabel(_RELATIVE)
         ax.grid(True, alpha=0.3)

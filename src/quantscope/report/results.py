@@ -44,6 +44,11 @@ class StudyResults:
     def float_accuracy(self) -> float:
         return self.info["float_accuracy"]
 
+    def relative(self, accuracy: float) -> float:
+        """Accuracy over float accuracy (NaN when the float model has none, so nothing is drawn)."""
+        fa = self.float_accuracy
+        return accuracy / fa if fa > 0 else float("nan")
+
     def points(self) -> list[dict[str, Any]]:
         """Every point of every run (a point shared by runs appears once per run)."""
         return [p for r in self.runs for p in r.points]

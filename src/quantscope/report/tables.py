@@ -49,6 +49,7 @@ def overview(results: StudyResults) -> Table:
         ["float accuracy", f"{_pct(results.float_accuracy)} %"], ["checkpoint", info["checkpoint"]],
         ["runs", ", ".join(f"{r.name} ({r.kind}, {len(r.points)} points)" for r in results.runs)],
         ["distinct points (each evaluated once)", str(distinct)],
+        ["operations emulated", info.get("emulation", "(not recorded: study written before op-level emulation)")],
     ]
     return Table("Study", cfg.get("description") or "", ["", ""], rows)
 
@@ -87,14 +88,14 @@ def plans_table(results: StudyResults, run: RunResult, compare: bool) -> Table:
 def sweep_table(results: StudyResults, run: RunResult) -> Table:
     fa = results.float_accuracy
     costs = list(dict.fromkeys(c for p in run.points for c in p["costs"]))
-    rows = [[p["labels"].get("label", ""), _pct(p["accuracy"]), _num(p["accuracy"] / fa, 4), _pct(p["mismatch"]), _num(p["r2"], 4),
+    rows = [[p["labels"].get("label", ""), _pct(p["accuracy"]), _num(results.relative(p["accuracy"]), 4), _pct(p["mismatch"]), _num(p["r2"], 4),
              *(_num(p["costs"].get(c)) for c in costs)] for p in run.points]
     caption = f"{len(rows)} uniform plans" + (" after QAT" if run.summary.get("qat") else "") + "."
     fast = [p for p in run.points if "mac_speedup" in p["costs"] and p["accuracy"] >= 0.99 * fa]
     if fast:
         best = max(fast, key=lambda p: p["costs"]["mac_speedup"])
         caption += (f" Fastest within 1% of float accuracy (Hill et al., Figure 10): {best['labels'].get('label', '')}, "
-                    f"{best['costs']['mac_speedup']:.2f}x MAC speedup at fixed area, {100 * best['accuracy'] / fa:.2f}% of float accuracy.")
+                    f"{best['costs']['mac_speedup']:.2f}x MAC speedup at fixed area, {100 * results.relative(best['accuracy']):.2f}% of float accuracy.")
     hill = {h["format"]: h for h in published.HILL_POINTS}
     seen = [p for p in run.points if p["labels"].get("label") in hill and "mac_speedup" in p["costs"]]
     if seen:

@@ -225,7 +225,7 @@ class _Capture:
             out = p.epilogue(out)
         out = out.view_as(out)
         data = nodes.get("data")
-        rank_one = p.kind == "linear" and data is not None and data.numel() == data.shape[-1]
+        rank_one = p.kind == "linear" and data is not None and data.numel() == data.shape[-1]  # one input row
         self.calls.append(_Call(name, nodes, out, rank_one))
         return out
 
@@ -260,18 +260,27 @@ class _Terms:
 
 
 def _sources(calls: list[_Call]) -> list[tuple[_Call, str, torch.Tensor]]:
-    """The tensors to differentiate: activation operands, weights (or, for rank-one linear calls,
-    the output, whose gradient gives the weight's)."""
+    """The tensors to differentiate: activation operands, weights (or, for a linear op called once
+    on one row, the output, whose gradient gives the weight's as an outer product)."""
+    calls_of: dict[str, int] = {}
+    for c in calls:
+        calls_of[c.name] = calls_of.get(c.name, 0) + 1
     out = []
     for c in calls:
         for role, node in c.nodes.items():
             if role != "weights":
                 out.append((c, role, node))
-            elif c.rank_one:
+            elif c.rank_one and calls_of[c.name] == 1:
                 out.append((c, "output", c.output))
             else:
                 out.append((c, role, node))
     return out
+
+
+def _check_decisions(z: torch.Tensor) -> None:
+    if z.dim() != 2:
+        raise ValueError(f"Sakr's bounds need one decision per example (logits of shape (N, classes)); this model outputs "
+                         f"{tuple(z.shape)} per batch (a language model decides once per position)")
 
 
 def _class_grads(z: torch.Tensor, sources: list[tuple[_Call, str, torch.Tensor]], y: int) -> list[torch.Tensor]:
@@ -292,6 +301,7 @@ def _example(model: nn.Module, x1: torch.Tensor, scale: dict[str, LayerRange], r
              terms: _Terms) -> int:
     """Add one example's terms (all classes) to `terms`; returns the float decision."""
     z, calls = _capture(model, x1, registry)
+    _check_decisions(z)
     y = int(z.argmax(1))
     sources = _sources(calls)
     grads = _class_grads(z, sources, y)
@@ -432,6 +442,7 @@ def linearized_mismatch(
     with eval_mode(model):
         for n in range(len(x)):
             z, calls = _capture(model, x[n : n + 1].detach(), registry)
+            _check_decisions(z)
             y = int(z.argmax(1))
             sources = [(c, role, node) for c in calls for role, node in c.nodes.items()]
             grads = _class_grads(z, sources, y)

@@ -37,12 +37,16 @@ from ..train import TrainConfig, finetune, predict
 __all__ = ["Point", "Evaluator", "Budget", "BudgetExhausted", "InProcess", "Qat", "COST_MODELS", "EVALUATOR_VERSION", "evaluate_many"]
 
 #: bump when a change to evaluation or cost code changes stored results
-EVALUATOR_VERSION = 1
+EVALUATOR_VERSION = 2
 
 
 @dataclass
 class Point:
-    """One evaluated plan: its measurements, costs, and free-form labels (e.g. the layer varied)."""
+    """One evaluated plan: its measurements, costs, and free-form labels (e.g. the layer varied).
+
+    `accuracy` is top-1 accuracy over all decisions (every next-token prediction of a language
+    model); `metrics` holds the task's other measures (a language model's `bits_per_char` and
+    `perplexity`)."""
 
     plan: PrecisionPlan
     accuracy: float
@@ -50,24 +54,30 @@ class Point:
     r2: float
     costs: dict[str, float] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def value(self, key: str) -> float:
-        """A measurement or cost by name ("accuracy", "mismatch", "r2", or a cost key)."""
+        """A measurement, metric or cost by name ("accuracy", "mismatch", "r2", a metric or cost key)."""
         if key in ("accuracy", "mismatch", "r2"):
             return getattr(self, key)
-        if key in self.costs:
-            return self.costs[key]
-        raise KeyError(f"point has no {key!r}; it has accuracy, mismatch, r2, {', '.join(self.costs)}")
+        for table in (self.metrics, self.costs):
+            if key in table:
+                return table[key]
+        raise KeyError(f"point has no {key!r}; it has accuracy, mismatch, r2, {', '.join([*self.metrics, *self.costs])}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the plan as its dict form)."""
-        return {"plan": self.plan.to_dict(), "accuracy": self.accuracy, "mismatch": self.mismatch, "r2": self.r2,
-                "costs": dict(self.costs), "labels": dict(self.labels)}
+        out = {"plan": self.plan.to_dict(), "accuracy": self.accuracy, "mismatch": self.mismatch, "r2": self.r2,
+               "costs": dict(self.costs), "labels": dict(self.labels)}
+        if self.metrics:
+            out["metrics"] = dict(self.metrics)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Point:
         """The inverse of `to_dict`."""
-        return cls(PrecisionPlan.from_dict(d["plan"]), d["accuracy"], d["mismatch"], d["r2"], dict(d.get("costs", {})), dict(d.get("labels", {})))
+        return cls(PrecisionPlan.from_dict(d["plan"]), d["accuracy"], d["mismatch"], d["r2"], dict(d.get("costs", {})),
+                   dict(d.get("labels", {})), dict(d.get("metrics", {})))
 
 
 def _traffic(model, plan, x):
@@ -219,8 +229,11 @@ class Evaluator:
         self.calibration = calibration if calibration is not None else self.dataset.tensors(limit=256)[0]
         self.example = self.calibration[:1]
         with torch_threads(threads):
-            self.float_logits = predict(self.model, self.dataset, batch_size)
-        self.float_accuracy = metrics.topk_accuracy(self.float_logits, self.dataset.labels)
+            logits = predict(self.model, self.dataset, batch_size)
+        self.float_accuracy = metrics.topk_accuracy(logits, self.dataset.labels)
+        self.float_metrics = self._metrics(logits)
+        self.float_decisions = logits.argmax(-1)
+        self.float_probe = logits[: r2_inputs]
         self._cache: dict[PrecisionPlan, Point] = {}
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self.evaluations = 0
@@ -236,6 +249,13 @@ class Evaluator:
             dataset_digest(self.dataset), tensor_digest(self.calibration), self.costs, self.r2_inputs, self.batch_size,
             self.rounding, self.threads, qat,
         )
+
+    def _metrics(self, logits: torch.Tensor) -> dict[str, float]:
+        """The task's measures beyond accuracy: bits per character and perplexity for text."""
+        if self.dataset.kind != "text":
+            return {}
+        bits = metrics.bits_per_token(logits, self.dataset.labels)
+        return {"bits_per_char": bits, "perplexity": 2.0**bits}
 
     def point_key(self, plan: PrecisionPlan) -> str:
         """The store key of `plan`'s point under this evaluator."""
@@ -254,13 +274,13 @@ class Evaluator:
             else:
                 qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
             logits = predict(qmodel, self.dataset, self.batch_size)
-            n = min(self.r2_inputs, len(logits))
             point = Point(
                 plan=plan,
                 accuracy=metrics.topk_accuracy(logits, self.dataset.labels),
-                mismatch=metrics.mismatch_rate(self.float_logits, logits),
-                r2=metrics.r_squared(self.float_logits[:n], logits[:n]),
+                mismatch=metrics.decision_mismatch(self.float_decisions, logits.argmax(-1)),
+                r2=metrics.r_squared(self.float_probe, logits[: len(self.float_probe)]),
                 costs=_costs(self.costs, self.model, plan, self.example),
+                metrics=self._metrics(logits),
             )
         self._cache[plan] = point
         self.evaluations += 1
