@@ -26,7 +26,10 @@ def test_every_network_runs_on_its_input_shape(name):
     device = "meta" if imagenet else None
     model = models.create(name, device=device)
     out = model.eval()(models.example_input(name, 2, device=device))
-    assert tuple(out.shape) == (2, 1000 if imagenet else 10)
+    if models.info(name).input_dtype == torch.long:  # a language model: next-token logits per position
+        assert tuple(out.shape) == (2, *models.info(name).input_shape, 256)
+    else:
+        assert tuple(out.shape) == (2, 1000 if imagenet else 10)
 
 
 def test_known_sizes_of_the_imagenet_networks():

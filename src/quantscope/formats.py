@@ -116,6 +116,49 @@ class Format(ABC):
         """Why this format cannot hold a running sum in the accumulator emulation, or None."""
         return None
 
+    @property
+    def is_identity(self) -> bool:
+        """True when quantizing a float32 tensor onto this format changes nothing (float32)."""
+        return False
+
+    @property
+    def exponent_bits(self) -> int:
+        """Bits of exponent a value carries (0 for formats without one)."""
+        return 0
+
+    @property
+    def datapath(self) -> str:
+        """The multiplier a value of this format needs in hardware: "integer", "float", "shift"
+        (powers of two) or "sign" (binary)."""
+        return "float"
+
+    @property
+    def grid_exponent(self) -> int | None:
+        """e when every value is an integer multiple of 2**e on a uniform grid (fixed point), else
+        None; products of such formats are exact multiples of the sum of their exponents."""
+        return None
+
+    @property
+    def wraps(self) -> bool:
+        """True when overflow wraps around (modular arithmetic) instead of saturating."""
+        return False
+
+    @property
+    def training_clip(self) -> float | None:
+        """The magnitude shadow weights are clipped to during quantization-aware training
+        (BinaryConnect's rule for binary weights), or None."""
+        return None
+
+    def gradient_window(self, static: Format) -> tuple[float, float]:
+        """Where `quantize_ste` passes gradients, given the static format the tensor resolved to:
+        the representable range (outside it the output saturates and does not depend on x)."""
+        return static.min_value, static.max_value
+
+    def widened(self, bits: int) -> Format | None:
+        """The same family with `bits` more significand bits (negative: fewer), or None where
+        the family has no such neighbour (Hill's search steps one bit at a time)."""
+        return None
+
     @abstractmethod
     def _enumerate(self) -> list[float]:
         """Every finite representable value (any order, duplicates allowed)."""
@@ -178,21 +221,27 @@ class FixedPoint(Format):
             f"{name}: overflow must be 'saturate' or 'wrap', got {self.overflow!r}",
         )
         _require(isinstance(self.signed, bool), f"{name}: signed must be True or False")
+        _require(
+            self.overflow == "saturate" or bits <= 53,
+            f"{name}: wrapping fixed point needs at most 53 bits (its codes are emulated exactly in float64), got {bits}",
+        )
         if self.frac == "auto":
             return
         frac = _check_int("frac", self.frac, name)
-        # Every value must be a float32 value: the step 2**-frac no finer than float32's
-        # smallest subnormal and the largest magnitude below 2**128.
+        _require(-10_000 <= frac <= 10_000, f"{name}: frac must be between -10000 and 10000, got {frac}")
+        # The grid must lie inside float32: the step 2**-frac no finer than float32's smallest
+        # subnormal, every magnitude below 2**128 and, signed, the minimum -2**top a float32.
         _require(
             frac <= -_F32_MIN_SUBNORMAL_EXP,
             f"{name}: frac {frac} makes the step 2**-{frac} smaller than float32's smallest "
             f"value 2**-149; use frac <= 149",
         )
         top = self._int_bits() - frac
+        limit = _F32_MAX_EXP if self.signed else _F32_MAX_EXP + 1
         _require(
-            top <= _F32_MAX_EXP + 1,
-            f"{name}: values reach 2**{top}, beyond float32's range (2**128); "
-            f"use frac >= {self._int_bits() - _F32_MAX_EXP - 1}",
+            top <= limit,
+            f"{name}: values reach {'-' if self.signed else ''}2**{top}, beyond float32's range; "
+            f"use frac >= {self._int_bits() - limit}",
         )
 
     def _int_bits(self) -> int:
@@ -252,7 +301,28 @@ class FixedPoint(Format):
 
     @property
     def accumulator_error(self) -> str | None:
-        return None if self.bits_ <= 53 else "at most 53 bits can be emulated exactly (float64)"
+        if self._int_bits() > 51:
+            return ("at most 51 magnitude bits can be emulated exactly (float64, with room for the rounding of the sum "
+                    "with a bias)")
+        return None
+
+    @property
+    def datapath(self) -> str:
+        return "integer"
+
+    @property
+    def grid_exponent(self) -> int | None:
+        return None if self.frac == "auto" else -int(self.frac)  # type: ignore[arg-type]
+
+    @property
+    def wraps(self) -> bool:
+        return self.overflow == "wrap"
+
+    def widened(self, bits: int) -> FixedPoint | None:
+        try:
+            return FixedPoint(self.bits_ + bits, self.frac if self.frac == "auto" else int(self.frac) + bits, self.signed, self.overflow)
+        except ValueError:
+            return None
 
     def _enumerate(self) -> list[float]:
         return [math.ldexp(k, -self.frac) for k in range(self.k_min, self.k_max + 1)]
@@ -263,7 +333,7 @@ class FixedPoint(Format):
             return self
         top = _finite_absmax(x)
         frac_hi = -_F32_MIN_SUBNORMAL_EXP
-        frac_lo = self._int_bits() - _F32_MAX_EXP - 1
+        frac_lo = self._int_bits() - (_F32_MAX_EXP if self.signed else _F32_MAX_EXP + 1)
         if top == 0.0:
             frac = min(max(self._int_bits(), frac_lo), frac_hi)
         else:
@@ -280,6 +350,16 @@ class FixedPoint(Format):
         name = "fixed" if self.signed else "ufixed"
         extra = ",overflow=wrap" if self.overflow == "wrap" else ""
         return f"{name}<{self.bits_},{self.frac}{extra}>"
+
+    @classmethod
+    def parse(cls, family: str, args: _Args) -> FixedPoint:
+        """fixed<B,F|auto[,overflow=saturate|wrap]> (signed) or ufixed<...> (unsigned)."""
+        args.expect(2, 2, f"{family}<B,F> or {family}<B,auto>")
+        bits = args.integer(0, "bits", 1, 64)
+        frac: int | Literal["auto"] = "auto" if args.positional[1] == "auto" else args.integer(1, "frac", -10_000, 10_000)
+        overflow = args.choice("overflow", {"saturate": "saturate", "wrap": "wrap"}, "saturate")
+        args.done(["overflow"])
+        return cls(bits, frac, signed=family == "fixed", overflow=overflow)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ minifloat
@@ -311,10 +391,11 @@ class MiniFloat(Format):
         special: Literal["ieee", "fn", "none"] = "ieee",
         overflow: Literal["saturate", "inf"] = "saturate",
     ) -> None:
+        exp = _check_int("exponent bits", exp, "float")
+        man = _check_int("mantissa bits", man, "float")
         name = f"float<{exp},{man}>"
-        exp = _check_int("exponent bits", exp, name)
-        man = _check_int("mantissa bits", man, name)
         _require(exp >= 1, f"{name}: exponent bits must be at least 1, got {exp}")
+        _require(exp <= 30, f"{name}: {exp} exponent bits are far beyond float32's range, which holds at most 8")
         _require(man >= 0, f"{name}: mantissa bits must be at least 0, got {man}")
         _require(
             man <= _F32_MANTISSA,
@@ -324,6 +405,7 @@ class MiniFloat(Format):
         if bias is None:
             bias = 2 ** (exp - 1) - 1
         bias = _check_int("bias", bias, name)
+        _require(abs(bias) <= 1000, f"{name}: bias must be between -1000 and 1000 (float32 needs -127..382), got {bias}")
         object.__setattr__(self, "exp", exp)
         object.__setattr__(self, "man", man)
         object.__setattr__(self, "bias", bias)
@@ -433,8 +515,18 @@ class MiniFloat(Format):
         return self.man + 1
 
     @property
+    def exponent_bits(self) -> int:
+        return self.exp
+
+    @property
     def float32_sums_exact(self) -> bool:
         return self.man + 1 <= 11  # 24 >= 2p + 2 (Figueroa): double rounding is innocuous
+
+    def widened(self, bits: int) -> MiniFloat | None:
+        try:
+            return MiniFloat(self.exp, self.man + bits, self.bias, self.subnormals, self.special, self.overflow)
+        except ValueError:
+            return None
 
     @property
     def num_values(self) -> int:
@@ -462,6 +554,23 @@ class MiniFloat(Format):
         if self.overflow != "saturate":
             args.append(f"overflow={self.overflow}")
         return f"float<{','.join(args)}>"
+
+    @classmethod
+    def parse(cls, family: str, args: _Args) -> MiniFloat:
+        """float<E,M[,bias][,bias=..][,special=ieee|fn|none][,subnormals=on|off][,overflow=saturate|inf]>."""
+        args.expect(2, 3, "float<E,M> or float<E,M,bias>")
+        exp = args.integer(0, "exponent bits", -(10**12), 10**12)  # the constructor says what is allowed
+        man = args.integer(1, "mantissa bits", -(10**12), 10**12)
+        bias = args.integer(2, "bias", -1000, 1000) if len(args.positional) == 3 else None
+        if "bias" in args.options:
+            if bias is not None:
+                raise ValueError(f"format {args.text!r}: the bias is given twice ({bias} and bias={args.options['bias']})")
+            bias = args.option_integer("bias", -1000, 1000)
+        special = args.choice("special", {"ieee": "ieee", "fn": "fn", "none": "none"}, "ieee")
+        subnormals = args.choice("subnormals", _BOOL, True)
+        overflow = args.choice("overflow", {"saturate": "saturate", "inf": "inf"}, "saturate")
+        args.done(["bias", "special", "subnormals", "overflow"])
+        return cls(exp, man, bias, subnormals=bool(subnormals), special=special, overflow=overflow)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ power of 2
@@ -539,6 +648,10 @@ class PowerOfTwo(Format):
     def significand_bits(self) -> int:
         return 1
 
+    @property
+    def datapath(self) -> str:
+        return "shift"
+
     def _enumerate(self) -> list[float]:
         assert self.max_exp is not None
         mags = [math.ldexp(1.0, e) for e in range(self.emin, self.max_exp + 1)]
@@ -562,6 +675,14 @@ class PowerOfTwo(Format):
             return f"pow2<{self.bits_}>"
         return f"pow2<{self.bits_},{self.max_exp}>"
 
+    @classmethod
+    def parse(cls, family: str, args: _Args) -> PowerOfTwo:
+        """pow2<B> (window placed per tensor) or pow2<B,max_exp>."""
+        args.expect(1, 2, "pow2<B> or pow2<B,max_exp>")
+        args.done([])
+        bits = args.integer(0, "bits", 2, 8)
+        return cls(bits, args.integer(1, "max_exp", -10_000, 10_000) if len(args.positional) == 2 else None)
+
 
 # ---------------------------------------------------------------------------------------- binary
 @dataclass(frozen=True, repr=False)
@@ -578,6 +699,12 @@ class Binary(Format):
         _require(
             isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s >= 0,
             f"binary<{s}>: scale must be None, 'mean' or a finite number >= 0, got {s!r}",
+        )
+        nearest = float(torch.tensor(float(s), dtype=torch.float32))
+        _require(
+            nearest == float(s),
+            f"binary<{s}>: scale {s!r} is not a float32 value (its codes would not be values of the format); "
+            f"use binary<{nearest!r}>, the nearest float32",
         )
         object.__setattr__(self, "scale", float(s))
 
@@ -619,6 +746,18 @@ class Binary(Format):
     def accumulator_error(self) -> str | None:
         return "a binary accumulator cannot hold a sum"
 
+    @property
+    def datapath(self) -> str:
+        return "sign"
+
+    @property
+    def training_clip(self) -> float:
+        return 1.0 if self.adaptive else self.magnitude
+
+    def gradient_window(self, static: Format) -> tuple[float, float]:
+        """BinaryConnect's [-1, 1] for a per-tensor scale, else the format's [-s, s]."""
+        return (-1.0, 1.0) if self.adaptive else (-self.magnitude, self.magnitude)
+
     def _enumerate(self) -> list[float]:
         return [-self.magnitude, self.magnitude]
 
@@ -635,6 +774,21 @@ class Binary(Format):
         if self.scale is None:
             return "binary"
         return f"binary<{self.scale if self.scale == 'mean' else repr(float(self.scale))}>"
+
+    @classmethod
+    def parse(cls, family: str, args: _Args) -> Binary:
+        """binary (+-1), binary<mean> (+-mean|x| per tensor) or binary<scale>."""
+        args.expect(0, 1, "binary, binary<mean> or binary<scale>")
+        args.done([])
+        if not args.positional:
+            return cls()
+        if args.positional[0] == "mean":
+            return cls("mean")
+        try:
+            scale = float(args.positional[0])
+        except ValueError:
+            raise ValueError(f"format {args.text!r}: binary takes 'mean' or a number, got {args.positional[0]!r}") from None
+        return cls(scale)
 
 
 # --------------------------------------------------------------------------------------- float32
@@ -665,14 +819,33 @@ class Float32(Format):
         return 24
 
     @property
+    def exponent_bits(self) -> int:
+        return 8
+
+    @property
     def within_float32_products(self) -> bool:
         return False
+
+    @property
+    def is_identity(self) -> bool:
+        return True
+
+    def gradient_window(self, static: Format) -> tuple[float, float]:
+        """float32 is the identity: every gradient passes."""
+        return -math.inf, math.inf
 
     def _enumerate(self) -> list[float]:  # pragma: no cover - guarded by num_values
         raise AssertionError("float32 is never enumerated")
 
     def __str__(self) -> str:
         return "float32"
+
+    @classmethod
+    def parse(cls, family: str, args: _Args) -> Float32:
+        """float32 (no arguments)."""
+        args.expect(0, 0, "no arguments")
+        args.done([])
+        return cls()
 
 
 def _finite_absmax(x: torch.Tensor) -> float:
@@ -704,132 +877,116 @@ ALIASES: dict[str, str] = {
     "uint8": "ufixed<8,0>",
     "uint16": "ufixed<16,0>",
 }
-_FAMILIES = ("fixed", "ufixed", "float", "pow2", "binary", "float32")
 _FORMAT_RE = re.compile(r"^([a-z0-9_]+)(?:<(.*)>)?$")
 _BOOL = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
-_GRAMMAR = (
-    "float32 | fixed<B,F|auto> | ufixed<B,F|auto> | float<E,M[,bias]> | pow2<B[,max_exp]> | "
-    "binary | binary<mean|scale>, or an alias: " + ", ".join(sorted(ALIASES))
-)
+_MAX_TEXT = 200
 
 
-def _split_args(text: str, args: str) -> tuple[list[str], dict[str, str]]:
-    positional: list[str] = []
-    options: dict[str, str] = {}
-    for part in (a for a in args.split(",")):
-        if not part:
-            raise ValueError(f"format {text!r}: empty argument; expected {_GRAMMAR}")
-        if "=" in part:
-            key, value = part.split("=", 1)
-            options[key] = value
-        elif options:
-            raise ValueError(f"format {text!r}: positional argument {part!r} after key=value options")
-        else:
-            positional.append(part)
-    return positional, options
+@dataclass
+class _Args:
+    """A format string's arguments: positional ones, then key=value options (each at most once)."""
+
+    text: str
+    positional: list[str]
+    options: dict[str, str]
+
+    @classmethod
+    def split(cls, text: str, args: str | None) -> _Args:
+        positional: list[str] = []
+        options: dict[str, str] = {}
+        for part in args.split(",") if args is not None else []:
+            if not part:
+                raise ValueError(f"format {text!r}: empty argument; expected {_grammar()}")
+            if "=" in part:
+                key, value = part.split("=", 1)
+                if key in options:
+                    raise ValueError(f"format {text!r}: option {key!r} is given twice ({options[key]!r} and {value!r})")
+                options[key] = value
+            elif options:
+                raise ValueError(f"format {text!r}: positional argument {part!r} after key=value options")
+            else:
+                positional.append(part)
+        return cls(text, positional, options)
+
+    def expect(self, lo: int, hi: int, usage: str) -> None:
+        if not lo <= len(self.positional) <= hi:
+            raise ValueError(f"format {self.text!r}: expected {usage}, got {len(self.positional)} argument(s)")
+
+    def _int(self, what: str, value: str, lo: int, hi: int) -> int:
+        if not re.fullmatch(r"[+-]?\d{1,12}", value):
+            raise ValueError(f"format {self.text!r}: {what} must be an integer, got {value[:20]!r}")
+        n = int(value)
+        if not lo <= n <= hi:
+            raise ValueError(f"format {self.text!r}: {what} must be between {lo} and {hi}, got {n}")
+        return n
+
+    def integer(self, index: int, what: str, lo: int, hi: int) -> int:
+        """Positional argument `index` as an integer in [lo, hi] (checked before any use)."""
+        return self._int(what, self.positional[index], lo, hi)
+
+    def option_integer(self, key: str, lo: int, hi: int) -> int:
+        return self._int(key, self.options.pop(key), lo, hi)
+
+    def choice(self, key: str, allowed: dict[str, object], default: object) -> object:
+        if key not in self.options:
+            return default
+        value = self.options.pop(key)
+        if value not in allowed:
+            raise ValueError(f"format {self.text!r}: {key}={value!r} is not allowed; use one of {', '.join(allowed)}")
+        return allowed[value]
+
+    def done(self, known: list[str]) -> None:
+        """No options may be left over."""
+        if self.options:
+            bad = next(iter(self.options))
+            raise ValueError(
+                f"format {self.text!r}: unknown option {bad!r}{did_you_mean(bad, known)}"
+                + (f"; options are {', '.join(known)}" if known else "; this format takes no options")
+            )
 
 
-def _parse_int(text: str, what: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"format {text!r}: {what} must be an integer, got {value!r}") from None
+def _families() -> dict[str, type[Format]]:
+    return {"fixed": FixedPoint, "ufixed": FixedPoint, "float": MiniFloat, "pow2": PowerOfTwo, "binary": Binary, "float32": Float32}
 
 
-def _take(text: str, options: dict[str, str], key: str, allowed: dict[str, object]) -> object:
-    if key not in options:
-        return None
-    value = options.pop(key)
-    if value not in allowed:
-        raise ValueError(
-            f"format {text!r}: {key}={value!r} is not allowed; use one of {', '.join(allowed)}"
-        )
-    return allowed[value]
+def _grammar() -> str:
+    return ("float32 | fixed<B,F|auto> | ufixed<B,F|auto> | float<E,M[,bias]> | pow2<B[,max_exp]> | "
+            "binary | binary<mean|scale>, or an alias: " + ", ".join(sorted(ALIASES)))
 
 
-def _no_leftovers(text: str, options: dict[str, str], known: list[str]) -> None:
-    if options:
-        bad = next(iter(options))
-        raise ValueError(
-            f"format {text!r}: unknown option {bad!r}{did_you_mean(bad, known)}"
-            + (f"; options are {', '.join(known)}" if known else "; this format takes no options")
-        )
-
-
-def _expect_count(text: str, positional: list[str], lo: int, hi: int, usage: str) -> None:
-    if not lo <= len(positional) <= hi:
-        raise ValueError(f"format {text!r}: expected {usage}, got {len(positional)} argument(s)")
+def _expand_alias(text: str, family: str, args: str | None) -> tuple[str, str | None]:
+    """An alias (int8, e4m3fn, ...) as its family and arguments; options after an alias
+    (`int8<overflow=wrap>`) are added to the alias's own."""
+    target = _FORMAT_RE.match(ALIASES[family])
+    assert target is not None
+    extra = _Args.split(text, args)
+    if extra.positional:
+        raise ValueError(f"format {text!r}: the alias {family!r} ({ALIASES[family]}) takes only key=value options")
+    own = target.group(2)
+    merged = ",".join(p for p in (own, args) if p)
+    return target.group(1), merged or None
 
 
 def parse_format(text: str) -> Format:
-    """Parse a format string (see DESIGN.md); `str(parse_format(s))` gives the canonical form."""
+    """Parse a format string (docs/formats.md); `str(parse_format(s))` gives the canonical form."""
     if isinstance(text, Format):
         return text
     if not isinstance(text, str):
         raise ValueError(f"a format must be a string or a Format, got {type(text).__name__}")
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"format string of {len(text)} characters is too long (at most {_MAX_TEXT}): {text[:40]!r}...")
     norm = re.sub(r"\s+", "", text).lower()
-    norm = ALIASES.get(norm, norm)
     match = _FORMAT_RE.match(norm)
     if not match:
-        raise ValueError(f"cannot parse format {text!r}; expected {_GRAMMAR}")
+        raise ValueError(f"cannot parse format {text!r}; expected {_grammar()}")
     family, args = match.group(1), match.group(2)
-    if family not in _FAMILIES:
-        known = list(_FAMILIES) + list(ALIASES)
-        raise ValueError(f"unknown format name {family!r} in {text!r}{did_you_mean(family, known, cutoff=0.5)}; expected {_GRAMMAR}")
-    positional, options = _split_args(text, args) if args is not None else ([], {})
-
-    if family == "float32":
-        _expect_count(text, positional, 0, 0, "no arguments")
-        _no_leftovers(text, options, [])
-        return Float32()
-    if family in ("fixed", "ufixed"):
-        _expect_count(text, positional, 2, 2, f"{family}<B,F> or {family}<B,auto>")
-        bits = _parse_int(text, "bits", positional[0])
-        frac: int | Literal["auto"] = (
-            "auto" if positional[1] == "auto" else _parse_int(text, "frac", positional[1])
-        )
-        overflow = _take(text, options, "overflow", {"saturate": "saturate", "wrap": "wrap"})
-        _no_leftovers(text, options, ["overflow"])
-        return FixedPoint(bits, frac, signed=family == "fixed", overflow=overflow or "saturate")  # type: ignore[arg-type]
-    if family == "float":
-        _expect_count(text, positional, 2, 3, "float<E,M> or float<E,M,bias>")
-        exp = _parse_int(text, "exponent bits", positional[0])
-        man = _parse_int(text, "mantissa bits", positional[1])
-        bias = _parse_int(text, "bias", positional[2]) if len(positional) == 3 else None
-        if "bias" in options:
-            bias = _parse_int(text, "bias", options.pop("bias"))
-        special = _take(text, options, "special", {"ieee": "ieee", "fn": "fn", "none": "none"})
-        subnormals = _take(text, options, "subnormals", _BOOL)
-        overflow = _take(text, options, "overflow", {"saturate": "saturate", "inf": "inf"})
-        _no_leftovers(text, options, ["bias", "special", "subnormals", "overflow"])
-        return MiniFloat(
-            exp,
-            man,
-            bias,
-            subnormals=True if subnormals is None else bool(subnormals),
-            special=special or "ieee",  # type: ignore[arg-type]
-            overflow=overflow or "saturate",  # type: ignore[arg-type]
-        )
-    if family == "pow2":
-        _expect_count(text, positional, 1, 2, "pow2<B> or pow2<B,max_exp>")
-        _no_leftovers(text, options, [])
-        bits = _parse_int(text, "bits", positional[0])
-        max_exp = _parse_int(text, "max_exp", positional[1]) if len(positional) == 2 else None
-        return PowerOfTwo(bits, max_exp)
-    # binary
-    _expect_count(text, positional, 0, 1, "binary, binary<mean> or binary<scale>")
-    _no_leftovers(text, options, [])
-    if not positional:
-        return Binary()
-    if positional[0] == "mean":
-        return Binary("mean")
-    try:
-        scale = float(positional[0])
-    except ValueError:
-        raise ValueError(
-            f"format {text!r}: binary takes 'mean' or a number, got {positional[0]!r}"
-        ) from None
-    return Binary(scale)
+    if family in ALIASES:
+        family, args = _expand_alias(text, family, args)
+    families = _families()
+    if family not in families:
+        known = list(families) + list(ALIASES)
+        raise ValueError(f"unknown format name {family!r} in {text!r}{did_you_mean(family, known, cutoff=0.5)}; expected {_grammar()}")
+    return families[family].parse(family, _Args.split(text, args))  # type: ignore[attr-defined]
 
 
 def as_format(fmt: Format | str) -> Format:

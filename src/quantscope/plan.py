@@ -79,13 +79,9 @@ class LayerPrecision:
     def is_float32(self) -> bool:
         """True when the op runs exactly as the float model."""
         return (
-            isinstance(self.weights, Float32)
-            and isinstance(self.bias_format, Float32)
-            and isinstance(self.data, Float32)
-            and isinstance(self.rhs_format, Float32)
+            all(f.is_identity for f in (self.weights, self.bias_format, self.data, self.rhs_format))
             and self.accumulator is None
-            and (self.output is None or isinstance(self.output, Float32))
-            and (self.elementwise is None or isinstance(self.elementwise, Float32))
+            and all(f is None or f.is_identity for f in (self.output, self.elementwise))
         )
 
     def to_dict(self) -> dict[str, str | None]:
@@ -187,7 +183,7 @@ class PrecisionPlan:
     @property
     def uses_elementwise(self) -> bool:
         """True when some op's element-wise output is quantized."""
-        return any(name == "elementwise" and f is not None and not isinstance(f, Float32) for name, f in self._precisions())
+        return any(name == "elementwise" and f is not None and not f.is_identity for name, f in self._precisions())
 
     @property
     def is_float32(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -23,7 +24,7 @@ import torch
 from .errors import did_you_mean
 from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format
 
-__all__ = ["quantize", "quantize_ste", "ROUNDING_MODES", "Rounding", "release_scratch"]
+__all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch"]
 
 Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
 ROUNDING_MODES: tuple[str, ...] = ("nearest", "stochastic", "floor", "toward_zero")
@@ -113,6 +114,7 @@ def _stochastic_(t: torch.Tensor, generator: torch.Generator | None) -> None:
     t.sub_(low)  # the fraction d in [0, 1)
     torch.sub(t, u, out=u).ceil_()  # 1 where u < d, else 0
     torch.add(low, u, out=t)
+    torch.copysign(t, low, out=t)  # floor keeps t's sign: a zero result gets it too (-1 + 1 = +0 otherwise)
 
 
 def _round_(t: torch.Tensor, rounding: str, generator: torch.Generator | None) -> None:
@@ -141,29 +143,95 @@ def _clamp(x: torch.Tensor, lo: float, hi: float, dtype: torch.dtype, out: torch
     return torch.clamp(src, lo, hi)
 
 
+def _negatives(x: torch.Tensor, rounding: str, dtype: torch.dtype) -> torch.Tensor | None:
+    """Where the (clamped, reduced) value is below zero, for floor in float64, taken before it is
+    scaled."""
+    return x < 0 if rounding == "floor" and dtype == torch.float64 else None
+
+
+def _floor_sign_fix_(scaled: torch.Tensor, negative: torch.Tensor | None) -> None:
+    """Floor of a negative value is at most -1: a tiny negative whose scaling underflowed to -0
+    must still floor to -1 (an input of -0.0 stays -0.0)."""
+    if negative is not None:
+        scaled.masked_fill_(negative & (scaled == 0), -1.0)
+
+
+def _dtype_significand(dtype: torch.dtype) -> int:
+    return _BITS[dtype][1] + 1
+
+
 def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
     f = int(fmt.frac)  # type: ignore[arg-type]
+    if fmt.overflow == "wrap":
+        return _quantize_wrap(x, fmt, rounding, gen)
+    if fmt.significand_bits > _dtype_significand(x.dtype):
+        return _fixed_subset(x, fmt, rounding, gen, out)
     # Scaling by 2**f must be exact in float32: 2**+-f normal, and no underflow of x*2**f that
     # could turn a tiny negative into -0 (only matters for f < 0 under floor/stochastic).
-    fast32 = fmt.overflow == "saturate" and -126 <= f <= 126 and (f >= 0 or rounding in ("nearest", "toward_zero"))
+    fast32 = -126 <= f <= 126 and (f >= 0 or rounding in ("nearest", "toward_zero"))
     dtype = _work_dtype(x, fast32)
-    if fmt.overflow == "saturate":
-        lo, hi = (math.ldexp(_truncate(k, dtype), -f) for k in (fmt.k_min, fmt.k_max))
-        out = _clamp(x, lo, hi, dtype, out)
-        if f:
-            out.mul_(math.ldexp(1.0, f))
-        _round_(out, rounding, gen)
-        if f:
-            out.mul_(math.ldexp(1.0, -f))
-        return out
-    # wrap: modular arithmetic on the integer code, exact in float64 (fmod is exact)
-    out = x.to(torch.float64) * math.ldexp(1.0, f)  # a new float64 tensor (never `out`)
+    lo = fmt.min_value if fmt.signed else -0.0  # -0.0: negative inputs of unsigned formats give -0
+    out = _clamp(x, lo, fmt.max_value, dtype, out)
+    negative = _negatives(out, rounding, dtype)
+    if f:
+        out.mul_(math.ldexp(1.0, f))
     _round_(out, rounding, gen)
-    modulus = float(2**fmt.bits)
-    torch.fmod(out, modulus, out=out)  # in (-2**B, 2**B), sign of the input
-    out.sub_(modulus * (out >= fmt.k_max + 1))  # k_max + 1 and k_min are powers of two: exact
-    out.add_(modulus * (out < fmt.k_min))
-    return out.mul_(math.ldexp(1.0, -f))
+    _floor_sign_fix_(out, negative)
+    if f:
+        out.mul_(math.ldexp(1.0, -f))
+    return out
+
+
+def _fixed_subset(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+    """A fixed-point grid wider than the tensor's significand: round onto the grid values the
+    dtype can hold, i.e. the grid itself near zero and the dtype's own values from 2**(p - F) up
+    (p the dtype's significand bits): a float grid with p - 1 mantissa bits, normals from
+    2**(p - 1 - F), saturating at the largest value not above max."""
+    man, emin, lo, hi = _subset_grid(fmt, x.dtype)
+    return _quantize_float_grid(x, man, emin, hi, True, False, rounding, gen, out, lo=lo)
+
+
+def _subset_grid(fmt: FixedPoint, dtype: torch.dtype) -> tuple[int, int, float, float]:
+    """(mantissa bits, emin, lo, hi) of the float grid that is fmt's values `dtype` can hold."""
+    man = _BITS[dtype][1]
+    f = int(fmt.frac)  # type: ignore[arg-type]
+    return man, man - f, fmt.min_value if fmt.signed else -0.0, math.ldexp(_truncate(fmt.k_max, dtype), -f)
+
+
+def _fmod_pow2(x: torch.Tensor, exponent: int) -> torch.Tensor:
+    """x - P trunc(x / P) for P = 2**exponent, exactly: the residue with x's sign, |r| < P.
+
+    Every step is exact (a power-of-two scaling, an integer part, a difference of two multiples
+    of ulp(x) that fits in 53 bits), unlike torch.fmod, whose vectorized kernel loses huge
+    quotients."""
+    period = math.ldexp(1.0, exponent)
+    r = x - torch.trunc(x / period) * period
+    # x / P overflows only where |x| > 2**1023 P, and then x is a multiple of P: residue 0
+    return torch.where(torch.isfinite(x) & ~torch.isfinite(r), torch.zeros_like(r), r)
+
+
+def _quantize_wrap(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> torch.Tensor:
+    """Modular two's complement: the integer code reduced modulo 2**B, exactly in float64.
+
+    x is first reduced modulo 2**(B - F) (fmod is exact), which leaves the code's residue
+    unchanged and keeps huge finite inputs finite after scaling. Zero results keep x's sign."""
+    if fmt.significand_bits > _dtype_significand(x.dtype):
+        raise ValueError(f"{fmt}: wrapping codes of {fmt.bits} bits cannot be held in a {x.dtype} tensor "
+                         f"({_dtype_significand(x.dtype)} significant bits); quantize a float64 tensor or use at most "
+                         f"{_dtype_significand(x.dtype)} bits")
+    f = int(fmt.frac)  # type: ignore[arg-type]
+    x64 = x.to(torch.float64)
+    out = _fmod_pow2(x64, fmt.bits - f)
+    negative = _negatives(out, rounding, torch.float64)
+    out.mul_(math.ldexp(1.0, f))  # |.| < 2**B: no overflow
+    _round_(out, rounding, gen)
+    _floor_sign_fix_(out, negative)
+    modulus = math.ldexp(1.0, fmt.bits)
+    out = _fmod_pow2(out, fmt.bits)  # in (-2**B, 2**B), sign of the input
+    out.sub_(modulus * (out >= float(fmt.k_max) + 1.0))  # k_max + 1 and k_min are powers of two: exact
+    out.add_(modulus * (out < float(fmt.k_min)))
+    out.mul_(math.ldexp(1.0, -f))
+    return torch.where(out == 0, torch.copysign(torch.zeros_like(out), x64), out)
 
 
 def _truncate(k: int, dtype: torch.dtype) -> int:
@@ -183,24 +251,28 @@ def _quantize_float_grid(
     rounding: str,
     gen,
     out: torch.Tensor | None,
+    lo: float | None = None,
 ) -> torch.Tensor:
-    """Round onto a binary float grid: `man` mantissa bits, normals from 2**emin up to max_value.
+    """Round onto a binary float grid: `man` mantissa bits, normals from 2**emin up to max_value
+    (and down to `lo`, default -max_value).
 
     Each element's quantum is 2**(e - man), with e = max(exponent of x, emin); below 2**emin the
     quantum is 2**(emin - man) with subnormals, 2**emin without. x / quantum is exact, so one
-    integer rounding gives the correctly rounded result. Saturation clamps x to +-max first.
+    integer rounding gives the correctly rounded result. Saturation clamps x to the range first.
     """
     # float32 is exact when every quantum is a normal float32 (the bit trick below) and, for
     # floor/stochastic, when x / quantum cannot underflow (a tiny negative must not become -0).
     below_quantum = emin - man if subnormals else emin
-    fast32 = emin - man >= -126 and (below_quantum <= 0 or rounding in ("nearest", "toward_zero"))
+    fast32 = emin - man >= -126 and emin <= 127 and (below_quantum <= 0 or rounding in ("nearest", "toward_zero"))
     dtype = _work_dtype(x, fast32)
     int_dtype, mant_bits, bias, exp_mask = _BITS[dtype]
+    low = -max_value if lo is None else lo
     directed_inf = None
     if inf_overflow and rounding != "nearest":  # masks from x before out (maybe x) changes
         negative_overflow = x < -max_value if rounding == "floor" else None
         directed_inf = (torch.isinf(x), negative_overflow, x.to(dtype, copy=True))
-    out = _clamp(x, -math.inf if inf_overflow else -max_value, math.inf if inf_overflow else max_value, dtype, out)
+    out = _clamp(x, -math.inf if inf_overflow else low, math.inf if inf_overflow else max_value, dtype, out)
+    negative = _negatives(out, rounding, dtype)
     q = _scratch(out, int_dtype, slot=0)
     torch.bitwise_and(out.view(int_dtype), exp_mask, out=q)  # exponent field of |x|, in place
     below = None if subnormals or man == 0 else q < ((emin + bias) << mant_bits)
@@ -212,9 +284,12 @@ def _quantize_float_grid(
     qf = q.view(dtype)
     out.div_(qf)
     _round_(out, rounding, gen)
+    _floor_sign_fix_(out, negative)
     out.mul_(qf)
     if inf_overflow:
         _overflow_to_inf_(out, max_value, directed_inf)
+    elif lo is not None:
+        out.clamp_(lo, max_value)  # rounding up at the top of an asymmetric range stays inside it
     return out
 
 
@@ -263,6 +338,27 @@ def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen, out: torc
 
 
 # ------------------------------------------------------------------------------------ dispatch
+def _quantize_minifloat(x: torch.Tensor, fmt: MiniFloat, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+    return _quantize_float_grid(x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, gen, out)
+
+
+def _quantize_pow2(x: torch.Tensor, fmt: PowerOfTwo, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+    return _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, gen, out)
+
+
+def _quantize_float32(x: torch.Tensor, fmt: Float32, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+    if x.dtype == torch.float32:
+        return x
+    return _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, gen, out)
+
+
+#: the kernel of each format family (every kernel takes x, the static format, rounding, generator, out)
+_KERNELS: dict[type, Callable[..., torch.Tensor]] = {
+    FixedPoint: _quantize_fixed, MiniFloat: _quantize_minifloat, PowerOfTwo: _quantize_pow2, Binary: _quantize_binary,
+    Float32: _quantize_float32,
+}
+
+
 def quantize(
     x: torch.Tensor,
     fmt: Format | str,
@@ -276,7 +372,9 @@ def quantize(
     float32. For `Float32` a float32 input is returned as is (no copy). `rounding` is "nearest"
     (ties to even), "stochastic" (unbiased, to one of the two neighbours; seed it with
     `generator`), "floor" or "toward_zero". `out` (which may be `x` itself, for rounding in place)
-    receives the result without a new allocation. No gradient flows: see `quantize_ste`.
+    receives the result without a new allocation. No gradient flows: see `quantize_ste`. A
+    fixed-point grid wider than the tensor's significand rounds onto the grid values the dtype
+    can hold; wrapping formats that wide are refused (docs/formats.md, "Policies").
     """
     fmt = as_format(fmt)
     _check_rounding(rounding)
@@ -288,24 +386,11 @@ def quantize(
         raise ValueError(f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, "
                          f"got {tuple(out.shape)} and {out.dtype}")
     fmt = fmt.resolve(x)
+    kernel = _KERNELS.get(type(fmt))
+    if kernel is None:
+        raise ValueError(f"quantize does not know format type {type(fmt).__name__}")
     with torch.no_grad():
-        if isinstance(fmt, Float32):
-            if x.dtype == torch.float32:
-                result = x
-            else:
-                result = _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, generator, out)
-        elif isinstance(fmt, FixedPoint):
-            result = _quantize_fixed(x, fmt, rounding, generator, out)
-        elif isinstance(fmt, MiniFloat):
-            result = _quantize_float_grid(
-                x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, generator, out
-            )
-        elif isinstance(fmt, PowerOfTwo):
-            result = _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, generator, out)
-        elif isinstance(fmt, Binary):
-            result = _quantize_binary(x, fmt, rounding, generator, out)
-        else:
-            raise ValueError(f"quantize does not know format type {type(fmt).__name__}")
+        result = kernel(x, fmt, rounding, generator, out)
         if out is None:
             return result.to(x.dtype)
         if result is not out:
@@ -313,21 +398,23 @@ def quantize(
     return out
 
 
-def representable_range(fmt: Format) -> tuple[float, float]:
-    """The interval inside which `quantize_ste` passes gradients: a static format's range;
-    for binary with a per-tensor scale (or none), BinaryConnect's [-1, 1]."""
-    if isinstance(fmt, Float32):
-        return -math.inf, math.inf
-    if isinstance(fmt, Binary) and fmt.adaptive:
-        return -1.0, 1.0
-    return fmt.min_value, fmt.max_value
+def to_dtype(x: torch.Tensor, fmt: Format, dtype: torch.dtype) -> torch.Tensor:
+    """Values of the static format `fmt` held exactly in a wider tensor `x`, delivered in `dtype`:
+    unchanged where `dtype` holds every value of `fmt`, else rounded (nearest) onto the values of
+    the grid that `dtype` can hold, saturating at the largest not above the format's max."""
+    if x.dtype == dtype or fmt.significand_bits <= _dtype_significand(dtype):  # only fixed point grows past 24 bits
+        return x.to(dtype)
+    with torch.no_grad():
+        man, emin, lo, hi = _subset_grid(fmt, dtype)
+        wide = _quantize_float_grid(x.to(torch.float64), man, emin, hi, True, False, "nearest", None, None, lo=lo)
+    return wide.to(dtype)
 
 
 class _QuantizeSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, fmt, rounding, generator):  # type: ignore[override]
         static = fmt.resolve(x)
-        lo, hi = representable_range(fmt if isinstance(fmt, Binary) and fmt.adaptive else static)
+        lo, hi = fmt.gradient_window(static)
         if math.isfinite(lo) or math.isfinite(hi):
             ctx.save_for_backward((x >= lo) & (x <= hi))
         else:
@@ -353,7 +440,8 @@ def quantize_ste(
     Inside the range rounding is treated as the identity (the straight-through estimator of
     Bengio et al., used by BinaryConnect and QAT); outside it the output is saturated and does
     not depend on x, so the gradient is blocked, which also stops weights drifting far out.
-    Binary with a per-tensor scale (`binary<mean>`) uses BinaryConnect's window [-1, 1].
+    Binary with a per-tensor scale (`binary<mean>`) uses BinaryConnect's window [-1, 1]; float32
+    passes every gradient (see `Format.gradient_window`).
     """
     fmt = as_format(fmt)
     _check_rounding(rounding)

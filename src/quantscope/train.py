@@ -22,7 +22,6 @@ from . import metrics
 from .data import Dataset
 from .files import atomic_path
 from .emulation import EmulatedModel, emulate
-from .formats import Binary
 from .plan import PrecisionPlan
 
 __all__ = ["TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint", "load_checkpoint", "load_model"]
@@ -101,9 +100,9 @@ def _clip_weights_(model: nn.Module) -> None:
     binary: dict[str, float] = {}
     if isinstance(model, EmulatedModel) and model.table is not None:
         for op in model.table:
-            fmt = model.spec(op.name).precision.weights
-            if isinstance(fmt, Binary) and op.weight is not None:
-                binary[op.weight] = 1.0 if fmt.adaptive else fmt.magnitude
+            clip = model.spec(op.name).precision.weights.training_clip
+            if clip is not None and op.weight is not None:
+                binary[op.weight] = clip
     with torch.no_grad():
         for name, w in inner.named_parameters():
             if name in binary:

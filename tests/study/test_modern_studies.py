@@ -49,3 +49,25 @@ def test_a_study_runs_end_to_end_on_every_modern_network(network, tmp_path):
                    for p in points)
     html = result.report.read_text()
     assert "sweep" in html and "greedy per-layer precision" in html and ("Sakr bounds" in html) == bounds
+
+
+def test_resnet_points_are_identical_in_process_with_two_workers_and_on_ray(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'quantscope[ray]')")
+    from quantscope.executors import ProcessPool, RayExecutor
+    from studies import stored
+
+    cfg = _config("resnet20", "cifar10-jpeg", False, ["blocks.0.conv1", "fc"])
+    cfg["runs"] = cfg["runs"][:2]  # QAT across executors is covered by the digits study (its training set is small)
+
+    def run(folder, executor=None):
+        run_study(cfg, tmp_path / folder, executor, data_dir=SHARED_DATASETS, progress=False, report=False, log=lambda m: None)
+        return stored(tmp_path / folder, cfg["name"])
+
+    reference = run("inprocess")
+    assert len(reference["points"]) == 4
+    for folder, executor in (("pool", ProcessPool(2)), ("ray", RayExecutor(2))):
+        try:
+            assert run(folder, executor) == reference, folder
+        finally:
+            executor.close()
+    ray.shutdown()

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ..formats import FixedPoint, Format
+from ..formats import Format
 from ..quantize import quantize
 
 __all__ = ["dot", "sequential", "work_dtype", "check_accumulator"]
@@ -89,9 +89,10 @@ def sequential(
 
 
 def _fast_fixed(acc: Format, w_fmt: Format | None, x_fmt: Format | None) -> bool:
-    """Products are exact in the accumulator: all fixed point, enough accumulator fraction bits."""
-    fixed = [f for f in (acc, w_fmt, x_fmt) if isinstance(f, FixedPoint) and not f.adaptive]
-    return len(fixed) == 3 and acc.frac >= w_fmt.frac + x_fmt.frac  # type: ignore[union-attr]
+    """Products are exact in the accumulator: all three on uniform power-of-two grids, the
+    accumulator's step no coarser than the products'."""
+    steps = [None if f is None else f.grid_exponent for f in (acc, w_fmt, x_fmt)]
+    return None not in steps and steps[0] <= steps[1] + steps[2]  # type: ignore[operator]
 
 
 def _outside(a64: torch.Tensor, w64: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
@@ -124,11 +125,11 @@ def dot(
     dtype = work_dtype(acc, w_fmt, x_fmt)
     if not _fast_fixed(acc, w_fmt, x_fmt):
         return sequential(a.to(dtype), w.to(dtype), acc, rounding, generator)
-    assert isinstance(acc, FixedPoint) and isinstance(w_fmt, FixedPoint) and isinstance(x_fmt, FixedPoint)
+    assert w_fmt is not None and x_fmt is not None and w_fmt.grid_exponent is not None and x_fmt.grid_exponent is not None
     a64, w64 = a.double(), w.double()
-    total = a64 @ w64.transpose(1, 2)  # exact: every partial sum is a multiple of 2**-(fw+fx) below 2**53
-    if acc.overflow == "wrap":
-        limit = math.ldexp(1.0, 52 - w_fmt.frac - x_fmt.frac)
+    total = a64 @ w64.transpose(1, 2)  # exact: every partial sum is a multiple of the products' step below 2**53
+    if acc.wraps:
+        limit = math.ldexp(1.0, 52 + w_fmt.grid_exponent + x_fmt.grid_exponent)
         lo, hi = -limit, limit
     else:
         lo, hi = acc.min_value, acc.max_value
@@ -136,6 +137,6 @@ def dot(
     for g in redo[:, 0].unique().tolist():
         rows = redo[redo[:, 0] == g, 1]
         total[g, rows] = sequential(a64[g, rows][None], w64[g][None], acc, rounding, generator)[0]
-    if acc.overflow == "wrap":
+    if acc.wraps:
         quantize(total, acc, out=total)  # exact sum, reduced modulo 2**bits once
     return total

@@ -10,7 +10,9 @@ Every output is a dot product summed in its natural order, then the bias is adde
   input with the flipped kernel, in that convolution's order (inserted zeros add exact zeros);
 - `embedding_bag`: the bag's entries in order, each row scaled by its per-sample weight.
 
-All tensors are created on the input's device.
+All tensors are created on the input's device. Results come back in the input's dtype: an
+accumulator wider than float32's 24 significant bits keeps its exact value in float64, and a
+float32 result holds the nearest of its values that float32 can hold (`quantize.to_dtype`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..formats import Format, as_format
-from ..quantize import _check_rounding, quantize
+from ..quantize import _check_rounding, quantize, to_dtype
 from .kernel import check_accumulator, dot, sequential
 
 __all__ = ["add_bias", "pad", "linear", "conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "matmul", "embedding_bag", "trace_accumulation"]
@@ -33,13 +35,28 @@ def _accumulator(accumulator: Format | str, rounding: str) -> Format:
     return check_accumulator(as_format(accumulator))
 
 
+def _sum_to_odd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a + b in float64 rounded to odd: the exact sum where float64 holds it, else the
+    neighbouring float64 with an odd last bit on the side of the exact sum. Rounding that once
+    more onto a format with at least 2 fewer significant bits rounds the exact sum correctly."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)  # two-sum: s + err == a + b exactly
+    fix = (err != 0) & ((s.view(torch.int64) & 1) == 0)
+    if fix.any():
+        toward = torch.where(err > 0, torch.full_like(s, math.inf), torch.full_like(s, -math.inf))
+        s = torch.where(fix, torch.nextafter(s, toward), s)
+    return s
+
+
 def add_bias(total: torch.Tensor, bias: torch.Tensor | None, acc: Format, rounding: str, generator) -> torch.Tensor:
-    """q(acc + bias) in float64 (one innocuous rounding of the exact sum); bias broadcasts on
-    the last dimension."""
+    """q(acc + bias) of the exact sum (float64 rounded to odd, then onto the accumulator); bias
+    broadcasts on the last dimension."""
     if bias is None:
         return total
-    total = total.double() + bias.detach().double()
-    return quantize(total, acc, rounding, generator, out=total)
+    a, b = torch.broadcast_tensors(total.double(), bias.detach().double().to(total.device))
+    s = _sum_to_odd(a, b).contiguous()
+    return quantize(s, acc, rounding, generator, out=s)
 
 
 def linear(
@@ -62,7 +79,7 @@ def linear(
     a = x.detach().reshape(1, -1, x.shape[-1])
     total = dot(a, weight.detach()[None], acc, rounding, generator, weight_format, data_format)[0]
     y = add_bias(total, bias, acc, rounding, generator)
-    return y.to(x.dtype).reshape(*x.shape[:-1], weight.shape[0])
+    return to_dtype(y, acc, x.dtype).reshape(*x.shape[:-1], weight.shape[0])
 
 
 def matmul(
@@ -70,13 +87,15 @@ def matmul(
     b: torch.Tensor,
     accumulator: Format | str = "float32",
     *,
+    bias: torch.Tensor | None = None,
     rounding: str = "nearest",
     generator: torch.Generator | None = None,
     a_format: Format | None = None,
     b_format: Format | None = None,
 ) -> torch.Tensor:
     """`torch.matmul` (1-D operands and broadcast batch dimensions included) with accumulator
-    arithmetic over the shared dimension, in order."""
+    arithmetic over the shared dimension, in order; `bias` (broadcast to the result) is added
+    last, in the accumulator."""
     acc = _accumulator(accumulator, rounding)
     a2 = a.detach()[None] if a.dim() == 1 else a.detach()
     b2 = b.detach()[:, None] if b.dim() == 1 else b.detach()
@@ -91,7 +110,8 @@ def matmul(
         out = out.squeeze(-2)
     if b.dim() == 1:
         out = out.squeeze(-1)
-    return out.to(torch.promote_types(a.dtype, b.dtype))
+    out = add_bias(out, bias, acc, rounding, generator)
+    return to_dtype(out, acc, torch.promote_types(a.dtype, b.dtype))
 
 
 def _tuple(v: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
@@ -154,7 +174,7 @@ def conv(
     total = total.transpose(0, 1).reshape(-1, o)  # (N*L, O): channel index g * O/G + j
     y = add_bias(total, bias, acc, rounding, generator)
     n = x.shape[0]
-    return y.to(x.dtype).reshape(n, *out_size, o).movedim(-1, 1)
+    return to_dtype(y, acc, x.dtype).reshape(n, *out_size, o).movedim(-1, 1)
 
 
 def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, accumulator: Format | str = "float32",
@@ -232,7 +252,7 @@ def embedding_bag(
     if counts is not None:
         total = total / counts.clamp(min=1).to(total.dtype)[:, None]
         total = quantize(total, acc, rounding, generator, out=total)
-    return total.to(rows.dtype)
+    return to_dtype(total, acc, rows.dtype)
 
 
 def trace_accumulation(

@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..formats import Binary, Float32, Format, MiniFloat, PowerOfTwo
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, cost_layers, load_table
 
@@ -71,25 +70,21 @@ def _fixed_entry(table: dict[str, Any], bits: int) -> TileEntry:
     )
 
 
-def _width(fmt: Format) -> int:
-    return 32 if isinstance(fmt, Float32) else fmt.bits
-
-
 def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
-    """The tile's figures for a layer's (weights, data) formats (rule in the module docstring)."""
+    """The tile's figures for an op's (weights, data) formats (rule in the module docstring)."""
     w, d = precision.weights, precision.data
-    if isinstance(w, Binary):
+    if w.datapath == "sign":
         return _row(table, "binary")
-    if isinstance(w, PowerOfTwo):
+    if w.datapath == "shift":
         return _row(table, "pow2")
-    if isinstance(w, (Float32, MiniFloat)) or isinstance(d, (Float32, MiniFloat)):
-        bits = max(_width(w), _width(d))
+    bits = max(w.bits, d.bits)
+    if "float" in (w.datapath, d.datapath):
         if bits == 32:
             return _row(table, "float")
         f, fixed, fixed32 = _row(table, "float"), _fixed_entry(table, bits), _fixed_entry(table, 32)
         return TileEntry(f"float{bits}", f.area_mm2 * fixed.area_mm2 / fixed32.area_mm2,
                          f.power_mw * fixed.power_mw / fixed32.power_mw, fixed.time_factor)
-    return _fixed_entry(table, max(_width(w), _width(d)))
+    return _fixed_entry(table, bits)
 
 
 def layer_cycles(c: CostLayer, table: dict[str, Any], binary: bool = False) -> int:

@@ -34,7 +34,7 @@ import yaml
 from torch import nn
 
 from ..errors import UnsupportedFormat
-from ..formats import FixedPoint, Float32, Format, MiniFloat, as_format
+from ..formats import Float32, Format, MiniFloat, as_format
 from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
 from .layers import DATA_DIR, cost_layers, load_table
@@ -45,14 +45,13 @@ COEFFS = ("mul2", "mul1", "fmul2", "add", "norm", "shift", "exp", "ctl")
 
 
 def _shape(fmt: Format) -> tuple[str, int, int]:
-    """(kind, p, E) of a format for the MAC model."""
-    if isinstance(fmt, Float32):
-        return "float", 24, 8
-    if isinstance(fmt, MiniFloat):
-        return "float", fmt.man + 1, fmt.exp
-    if isinstance(fmt, FixedPoint):
+    """(kind, p, E) of a format for the MAC model: p the multiplier width (the significand for
+    floats, the whole word for fixed point), E the exponent bits."""
+    if fmt.datapath == "float":
+        return "float", fmt.significand_bits, fmt.exponent_bits
+    if fmt.datapath == "integer":
         return "fixed", fmt.bits, 0
-    raise UnsupportedFormat(f"the MAC model covers fixed point and floats, not {fmt}")
+    raise UnsupportedFormat(f"the MAC model covers fixed point and floats, not {fmt} ({fmt.datapath} datapath)")
 
 
 def _features(op: str, p: int, e: int) -> np.ndarray:

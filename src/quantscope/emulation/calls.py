@@ -186,8 +186,7 @@ def _matmul_macs(a: torch.Tensor, b: torch.Tensor) -> tuple[int, int]:
 
 
 def _matmul_acc(x, y, b, a, r, g, xf, yf):
-    out = arith.matmul(x, y, a, rounding=r, generator=g, a_format=xf, b_format=yf)
-    return out if b is None else arith.add_bias(out, b, a, r, g).to(out.dtype)
+    return arith.matmul(x, y, a, bias=b, rounding=r, generator=g, a_format=xf, b_format=yf)
 
 
 def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,

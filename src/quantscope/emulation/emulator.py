@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..formats import Float32, Format
+from ..formats import Format
 from ..plan import LayerPrecision
 from ..quantize import quantize, quantize_ste
 from .calls import Product
@@ -80,7 +80,7 @@ class Emulator:
 
     # ------------------------------------------------------------------------- rounding
     def _round(self, t: torch.Tensor, fmt: Format) -> torch.Tensor:
-        if isinstance(fmt, Float32) or not t.is_floating_point():
+        if fmt.is_identity or not t.is_floating_point():
             return t
         if self.training:
             return quantize_ste(t, fmt, self.rounding, self.generator)
@@ -99,7 +99,7 @@ class Emulator:
     def weight(self, t: torch.Tensor, fmt: Format) -> tuple[torch.Tensor, Format]:
         """A weight operand rounded onto `fmt` (resolved on the whole parameter), and the static
         format used; a view of a parameter is rounded as the parameter and viewed again."""
-        if isinstance(fmt, Float32):
+        if fmt.is_identity:
             return t, fmt
         param = _parameter_of(t)
         if param is None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..formats import Float32, Format
+from ..formats import Format
 
 if TYPE_CHECKING:
     from .calls import Product
@@ -60,7 +60,7 @@ def _tally(x: torch.Tensor, q: torch.Tensor, fmt: Format | None) -> tuple[float,
     """(max |x|, count outside fmt's range, count nonzero -> zero)."""
     x = x.detach()
     max_abs = float(x.abs().max()) if x.numel() else 0.0
-    if fmt is None or isinstance(fmt, Float32):
+    if fmt is None or fmt.is_identity:
         return max_abs, 0, 0
     saturated = int(((x > fmt.max_value) | (x < fmt.min_value)).sum())
     flushed = int(((x != 0) & (q.detach() == 0)).sum())

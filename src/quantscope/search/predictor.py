@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..formats import Format, MiniFloat, as_format
+from ..formats import Format, as_format
 from ..plan import PrecisionPlan
 from .evaluate import Point
 
@@ -60,13 +60,9 @@ class PredictorResult:
 
 
 def _neighbour(fmt: Format, candidates: Sequence[Format], step: int) -> Format | None:
-    """The candidate with the same exponent and `step` more mantissa bits (None if absent)."""
-    if not isinstance(fmt, MiniFloat):
-        return None
-    for c in candidates:
-        if isinstance(c, MiniFloat) and c.exp == fmt.exp and c.man == fmt.man + step:
-            return c
-    return None
+    """The candidate with `step` more significand bits (None if it is not a candidate)."""
+    wider = fmt.widened(step)
+    return wider if wider is not None and wider in candidates else None
 
 
 def hill_search(
