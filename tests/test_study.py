@@ -29,7 +29,7 @@ from studies import TINY, stored
     (lambda c: c["train"].update(epochs="many"), "train.epochs: Input should be a valid integer"),
     (lambda c: c["train"].update(lr=-1), "train.lr: Input should be greater than 0"),
     (lambda c: c["qat"].update(threads=2), "qat.threads: Extra inputs are not permitted"),
-    (lambda c: c["runs"][1].update(kind="sweap"), "runs.1: Input tag 'sweap' found using 'kind' does not match"),
+    (lambda c: c["runs"][1].update(kind="sweap"), "runs.1.kind: unknown run kind 'sweap' (did you mean 'sweep'?)"),
     (lambda c: c["runs"][1]["float"].update(exponents=[]), "runs.1.float.exponents: List should have at least 1 item"),
     (lambda c: c["runs"].append(dict(c["runs"][0])), "run names must be unique; repeated: precisions"),
     (lambda c: c["evaluation"].update(costs=["trafic"]), "unknown cost model 'trafic' (did you mean 'traffic'?)"),
@@ -131,7 +131,7 @@ def test_rerun_needs_resume_and_then_evaluates_nothing(tiny_study):
 
 
 def test_max_evaluations_stops_a_run_cleanly_and_the_report_says_so(tiny_study, tmp_path):
-    from quantscope.report import load_results, tables
+    from quantscope.report import load_results, report_tables
 
     cfg = copy.deepcopy(TINY)
     cfg["runs"] = [{**cfg["runs"][2], "max_evaluations": 5}, {**cfg["runs"][3], "max_evaluations": 2}]
@@ -139,8 +139,8 @@ def test_max_evaluations_stops_a_run_cleanly_and_the_report_says_so(tiny_study, 
     assert result.evaluated == 5 + 2
     runs = {r: s for r, _, s in stored(tmp_path)["runs"]}
     assert runs["greedy"]["complete"] is False and runs["greedy"]["start"] is None
-    assert runs["bounds"]["complete"] is False and sum("simulated_mismatch" in r for r in runs["bounds"]["rows"]) == 2
-    captions = [t.caption for t in tables(load_results(tmp_path))[1:]]
+    assert runs["bounds"]["complete"] is False and sum(r["simulated_mismatch"] is not None for r in runs["bounds"]["rows"]) == 2
+    captions = [t.caption for t in report_tables(load_results(tmp_path))[1:]]
     assert all("Incomplete: the run stopped at its max_evaluations" in c for c in captions)
 
 

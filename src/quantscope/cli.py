@@ -269,15 +269,9 @@ def eval_cmd(
 
 def _plan_arg(plan: str | None):
     """A plan from a .yaml/.json file, `W,D` (weights and data formats) or one format for both."""
-    from pathlib import Path
-
     from .plan import PrecisionPlan
 
-    if not plan:
-        return PrecisionPlan()
-    if Path(plan).suffix.lower() in (".yaml", ".yml", ".json"):
-        return PrecisionPlan.load(plan)
-    return PrecisionPlan.parse(plan)
+    return PrecisionPlan.from_argument(plan)
 
 
 @app.command("cost")

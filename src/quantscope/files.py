@@ -7,8 +7,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_path", "write_atomic"]
+import yaml
+
+__all__ = ["atomic_path", "write_atomic", "read_yaml"]
+
+#: limits on YAML files read as configs or plans: size, and alias uses (a few aliases can
+#: expand to gigabytes: the "billion laughs")
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_ALIASES = 100
 
 
 @contextmanager
@@ -34,3 +42,32 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
             tmp.write_bytes(data)
         else:
             tmp.write_text(data)
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """A safe loader that refuses documents using more than MAX_YAML_ALIASES aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} YAML aliases (*name); write the values out")
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content, read safely: at most 1 MiB and 100 aliases; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ValueError(f"{path} has {size:,} bytes; YAML configs and plans are limited to {MAX_YAML_BYTES:,}")
+    try:
+        return yaml.load(path.read_text(), Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None

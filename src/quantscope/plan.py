@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import did_you_mean
+from .files import read_yaml, write_atomic
 from .formats import Float32, Format, as_format
 
 __all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS", "ACTIVATION_FIELDS"]
@@ -225,6 +226,28 @@ class PrecisionPlan:
         return cls(data.get("default") or {}, overrides)
 
     @classmethod
+    def from_spec(cls, spec: str | Mapping[str, Any]) -> PrecisionPlan:
+        """A plan from a plan string ("weights, data" or one format for both), a mapping of one
+        op precision's fields ({weights, data, bias, ...}), or a full plan {default, overrides}."""
+        if isinstance(spec, str):
+            return cls.parse(spec)
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"a plan is a string or a mapping, got {type(spec).__name__}")
+        if set(spec) <= set(FIELDS):
+            return cls(dict(spec))
+        return cls.from_dict(spec)
+
+    @classmethod
+    def from_argument(cls, text: str | None) -> PrecisionPlan:
+        """The plan a command-line argument names: a .yaml/.yml/.json file, a plan string, or
+        None (every op float32)."""
+        if not text:
+            return cls()
+        if Path(text).suffix.lower() in (".yaml", ".yml", ".json"):
+            return cls.load(text)
+        return cls.parse(text)
+
+    @classmethod
     def parse(cls, text: str) -> PrecisionPlan:
         """A uniform plan from "W, D" (weights and data formats) or one format for both."""
         parts, depth, cur = [], 0, ""
@@ -246,10 +269,7 @@ class PrecisionPlan:
     def save(self, path: str | Path) -> None:
         """Write the plan as YAML (.yaml/.yml) or JSON (.json), atomically."""
         path = Path(path)
-        text = self._dump(path.suffix.lower())
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, self._dump(path.suffix.lower()))
 
     def _dump(self, suffix: str) -> str:
         if suffix == ".json":
@@ -262,13 +282,15 @@ class PrecisionPlan:
     def load(cls, path: str | Path) -> PrecisionPlan:
         """Read a plan written by `save` (or by hand)."""
         path = Path(path)
-        if not path.exists():
+        if not path.is_file():
             raise FileNotFoundError(f"plan file {str(path)!r} does not exist")
-        text = path.read_text()
         if path.suffix.lower() == ".json":
-            data = json.loads(text)
+            try:
+                data = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path} is not valid JSON: {err}") from None
         elif path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
+            data = read_yaml(path)
         else:
             raise ValueError(f"plan files end in .yaml, .yml or .json, got {path.suffix!r}")
         try:

@@ -22,7 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store", "content_key", "write_atomic"]
+from .files import write_atomic
+
+__all__ = ["Store", "content_key"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -203,11 +205,3 @@ def _csv(rows: Iterable[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(flat)
     return buf.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file and a rename (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

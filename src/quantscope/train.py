@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from .files import atomic_path
 from .emulation import EmulatedModel, emulate
 from .plan import PrecisionPlan
 
-__all__ = ["TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint", "load_checkpoint", "load_model"]
+__all__ = ["QAT_DEFAULTS", "torch_threads", "TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint", "load_checkpoint", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 0.01
+    lr: float = 0.05
     optimizer: str = "sgd"  # "sgd" (momentum) or "adam"
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -52,6 +53,23 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with n torch threads (None: leave the count), restoring it afterwards; float
+    sums depend on the thread count, so results that must not depend on the machine fix it."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+#: the settings of quantization-aware fine-tuning unless told otherwise (Adam, a small learning rate)
+QAT_DEFAULTS = TrainConfig(epochs=2, lr=1e-3, optimizer="adam", weight_decay=0.0)
 
 
 @dataclass
@@ -254,7 +272,7 @@ def finetune(
     model: nn.Module,
     plan: PrecisionPlan,
     train_set: Dataset,
-    config: TrainConfig = TrainConfig(epochs=2, lr=1e-3),
+    config: TrainConfig = QAT_DEFAULTS,
     eval_set: Dataset | None = None,
     calibration: torch.Tensor | None = None,
     progress: bool = False,

@@ -10,10 +10,12 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..store import Store, write_atomic
-from .plots import FIGURES
+from ..files import write_atomic
+from ..store import Store
+from .format import Table
+from .plots import figures
 from .results import StudyResults, load_results
-from .tables import Table, tables
+from .tables import report_tables
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1180px; color: #222; padding: 0 1em; }
@@ -22,6 +24,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; } th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 0.8em 1em 0.8em 0; vertical-align: top; max-width: 560px; }
+figure.wide { display: block; max-width: 100%; }
 figure img { width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.8em; color: #555; }
 .caption { font-size: 0.85em; color: #555; max-width: 900px; } .meta { color: #777; font-size: 0.8em; }
 """
@@ -45,26 +48,26 @@ def _table_html(t: Table) -> str:
 
 def render(results: StudyResults, out: Path, compare: bool = True) -> str:
     """Write the figures (PNG, SVG) into `out` and return the page's HTML."""
-    figures = []
-    for stem, (caption, build) in FIGURES.items():
-        fig = build(results)
-        if fig is None:
-            continue
-        png = io.BytesIO()
+    parts_fig = []
+    for spec, fig in figures(results):
+        png, svg = io.BytesIO(), io.BytesIO()
         fig.savefig(png, format="png")
-        (out / f"{stem}.png").write_bytes(png.getvalue())
-        fig.savefig(out / f"{stem}.svg", format="svg")
+        fig.savefig(svg, format="svg")
+        write_atomic(out / f"{spec.stem}.png", png.getvalue())
+        write_atomic(out / f"{spec.stem}.svg", svg.getvalue())
         data = base64.b64encode(png.getvalue()).decode()
-        figures.append(f'<figure><img alt="{stem}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}'
-                       f' (<a href="{stem}.png">PNG</a>, <a href="{stem}.svg">SVG</a>)</figcaption></figure>')
+        cls = ' class="wide"' if spec.wide else ""
+        parts_fig.append(f'<figure{cls}><img alt="{spec.stem}" src="data:image/png;base64,{data}">'
+                         f'<figcaption>{html.escape(spec.caption)} (<a href="{spec.stem}.png">PNG</a>, <a href="{spec.stem}.svg">SVG</a>)'
+                         '</figcaption></figure>')
     title = results.config.get("report", {}).get("title") or f"quantscope study: {results.name}"
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1><p class='meta'>generated {stamp} from {html.escape(str(results.folder))}; "
              "points: <a href='points.csv'>CSV</a>, <a href='points.json'>JSON</a></p>"]
-    tabs = tables(results, compare)
+    tabs = report_tables(results, compare)
     parts.append(_table_html(tabs[0]))
-    parts.append("<h2>Figures</h2>" + "".join(figures))
+    parts.append("<h2>Figures</h2>" + "".join(parts_fig))
     parts += [_table_html(t) for t in tabs[1:]]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -12,11 +12,11 @@ from ..store import Store
 
 @dataclass
 class RunResult:
-    """One run: its kind, summary, and points (records with `labels`)."""
+    """One run: its kind, typed summary (the kind's `RunSummary`), and points (records with `labels`)."""
 
     name: str
     kind: str
-    summary: dict[str, Any]
+    summary: Any
     points: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -62,9 +62,16 @@ def load_results(folder: str | Path) -> StudyResults:
         raise FileNotFoundError(f"{folder} is not a study folder (no study.json); run `quantscope study CONFIG --out {folder}` first")
     info = json.loads(info_path.read_text())
     name = info["config"]["name"]
+    from ..study.runs import RUN_KINDS
+
     with Store(folder / info.get("store", "results.sqlite")) as store:
         members = store.members(name)
-        runs = [RunResult(run, kind, summary, [m for m in members if m["run"] == run]) for run, kind, summary in store.runs(name)]
+        stored = store.runs(name)
+    unknown = sorted({kind for _, kind, _ in stored if kind not in RUN_KINDS})
+    if unknown:
+        raise ValueError(f"{folder} holds runs of kind(s) {', '.join(unknown)}, which are not registered here; known: {', '.join(RUN_KINDS)}")
+    runs = [RunResult(run, kind, RUN_KINDS[kind].summary.from_dict(summary), [m for m in members if m["run"] == run])
+            for run, kind, summary in stored]
     order = {r["name"]: i for i, r in enumerate(info["config"]["runs"])}
     runs.sort(key=lambda r: order.get(r.name, len(order)))
     return StudyResults(folder, info, runs)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +31,7 @@ from ..errors import UnsupportedFormat
 from ..executors import InProcess
 from ..plan import PrecisionPlan
 from ..store import content_key
-from ..train import TrainConfig, finetune, predict
+from ..train import QAT_DEFAULTS, TrainConfig, finetune, predict, torch_threads
 
 __all__ = ["Point", "Evaluator", "Budget", "BudgetExhausted", "InProcess", "Qat", "COST_MODELS", "EVALUATOR_VERSION", "evaluate_many"]
 
@@ -142,24 +141,12 @@ def dataset_digest(ds: Dataset) -> str:
     return content_key(ds.name, ds.split, ds.normalize, tensor_digest(ds.images, ds.labels))
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with n torch threads (None: leave the count), restoring it afterwards."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @dataclass(frozen=True)
 class Qat:
     """Quantization-aware fine-tuning before each evaluation: training data and settings."""
 
     train_set: Dataset
-    config: TrainConfig = TrainConfig(epochs=2, lr=1e-3)
+    config: TrainConfig = QAT_DEFAULTS
 
 
 

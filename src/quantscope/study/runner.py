@@ -1,0 +1,131 @@
+"""Running a study: data, float model, evaluators, then every run through the stored executor,
+each run's summary stored when it finishes, and the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .. import data
+from ..emulation import OpTable, layers
+from ..executors import InProcess
+from ..files import write_atomic
+from ..search.evaluate import Evaluator, Qat
+from ..store import Store, content_key
+from .config import StudyConfig, load_config
+from .float_model import FloatModel, float_model, normalization
+from .runs import RUN_KINDS, RunConfig, RunContext
+from .stored import StoredExecutor
+
+__all__ = ["StudyResult", "run_study"]
+
+
+@dataclass
+class StudyResult:
+    """Where a study's results are and what it cost."""
+
+    out: Path
+    store_path: Path
+    evaluated: int
+    reused: int
+    seconds: float
+    report: Path | None = None
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description:24s}"), BarColumn(), MofNCompleteColumn(), TextColumn("running {task.fields[running]}"),
+                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), disable=not enabled)
+
+
+def _datasets(cfg: StudyConfig, base: Path, data_dir: str | Path | None) -> tuple[data.Dataset, data.Dataset]:
+    d_dir = data_dir or (None if cfg.dataset.data_dir is None else base / cfg.dataset.data_dir)
+    norm = normalization(cfg)
+    train_set = data.load(cfg.dataset.name, "train", d_dir, normalize=norm)
+    eval_set = data.load(cfg.dataset.name, cfg.dataset.eval_split, d_dir, normalize=norm)
+    return train_set, eval_set.subset(slice(0, cfg.dataset.limit)) if cfg.dataset.limit else eval_set
+
+
+def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set: data.Dataset, store: Store) -> tuple[RunContext, OpTable]:
+    """The evaluators (the QAT one made when a run first needs it) and the model's product ops."""
+    calibration = train_set.tensors(limit=cfg.evaluation.calibration)[0]
+    e = cfg.evaluation
+    settings = dict(costs=e.costs, r2_inputs=e.r2_inputs, calibration=calibration, batch_size=e.batch_size, rounding=e.rounding, threads=e.threads)
+    evaluator = Evaluator(fm.model, eval_set, **settings)  # type: ignore[arg-type]
+    made: list[Evaluator] = []
+
+    def qat_evaluator() -> Evaluator:
+        if not made:
+            made.append(Evaluator(fm.model, eval_set, qat=Qat(train_set, cfg.qat.config()), **settings))  # type: ignore[arg-type]
+        return made[0]
+
+    table = layers(fm.model, calibration[:1])
+    ops = [o.name for o in table if o.macs]
+    return RunContext(cfg, fm.model, evaluator, qat_evaluator, ops, calibration, eval_set, store), table
+
+
+def _write_info(out: Path, cfg: StudyConfig, fm: FloatModel, ctx: RunContext, table: OpTable) -> None:
+    info = {"config": cfg.model_dump(mode="json"), "checkpoint": str(fm.checkpoint), "trained": fm.trained, "train_seconds": fm.seconds,
+            "float_accuracy": ctx.evaluator.float_accuracy, "layers": ctx.layers, "macs_emulated": table.coverage,
+            "emulation": table.coverage_note(), "eval_examples": len(ctx.eval_set), "store": "results.sqlite"}
+    write_atomic(out / "study.json", json.dumps(info, indent=1) + "\n")
+
+
+def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[str], None]) -> tuple[int, int]:
+    """One run, unless it finished earlier with the same settings: (evaluated, reused)."""
+    cfg, store = ctx.cfg, ctx.store
+    run_key = content_key(run.model_dump(mode="json"), ctx.evaluator.fingerprint, cfg.qat.model_dump() if run.qat else None)
+    done = store.run_summary(cfg.name, run.name)
+    if done is not None and done.get("config_key") == run_key:
+        log(f"run {run.name}: finished earlier, read from the store")
+        return 0, 0
+    ex = StoredExecutor(inner, store, bar, bar.add_task(f"{run.kind} {run.name}", total=0, running=0))
+    t0 = time.perf_counter()
+    outcome = RUN_KINDS[run.kind].execute(ctx, run, ex)
+    summary = replace(outcome.summary, config_key=run_key, seconds=time.perf_counter() - t0, evaluated=ex.evaluated, reused=ex.reused)
+    keys = [outcome.evaluator.point_key(p.plan) for p in outcome.points]
+    store.finish_run(cfg.name, run.name, run.kind, summary.to_dict(), keys, [p.labels for p in outcome.points])
+    log(f"run {run.name}: {len(outcome.points)} points ({ex.evaluated} evaluated, {ex.reused} from the store) in {summary.seconds:.1f} s")
+    return ex.evaluated, ex.reused
+
+
+def run_study(
+    config: str | Path | dict[str, Any] | StudyConfig,
+    out: str | Path | None = None,
+    executor: Any = None,
+    resume: bool = False,
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+    report: bool = True,
+    log: Callable[[str], None] = print,
+) -> StudyResult:
+    """Run a study: float model, every run's points (stored as they complete), summaries, report.
+
+    A study whose store already holds finished runs is refused unless `resume` (then finished runs
+    are read back and unfinished ones continue, reusing every stored point).
+    """
+    start = time.perf_counter()
+    cfg, base = load_config(config)
+    out = Path(out) if out is not None else Path("results") / cfg.name
+    with Store(out / "results.sqlite") as store:
+        if store.runs(cfg.name) and not resume:
+            raise ValueError(f"{out} already holds results of study {cfg.name!r}; pass --resume to continue it "
+                             "(stored points are reused) or choose another --out")
+        train_set, eval_set = _datasets(cfg, base, data_dir)
+        fm = float_model(cfg, base, train_set, log)
+        ctx, table = _context(cfg, fm, train_set, eval_set, store)
+        _write_info(out, cfg, fm, ctx, table)
+        log(f"study {cfg.name}: float accuracy {ctx.evaluator.float_accuracy:.4f} on {len(eval_set)} {cfg.dataset.eval_split} examples")
+        with _progress(progress) as bar:
+            counts = [_run(ctx, run, executor or InProcess(), bar, log) for run in cfg.runs]
+    result = StudyResult(out, store.path, sum(c[0] for c in counts), sum(c[1] for c in counts), time.perf_counter() - start)
+    if report:
+        from ..report import write_report
+
+        result.report = write_report(out)
+    return result
