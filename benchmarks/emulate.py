@@ -30,8 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from nets import LeNetStyle  # noqa: E402
 
 
-
-
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> None:
     opt.zero_grad(set_to_none=True)
     nn.functional.cross_entropy(model(x), y).backward()

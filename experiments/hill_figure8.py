@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
+from common import RESULTS, trained
 
 from quantscope.arith import trace_accumulation
-
-from common import RESULTS, trained
 
 FORMATS = ["float<8,23>", "float<5,10>", "float<6,7>", "float<4,3>", "fixed<16,8>", "fixed<12,6>", "fixed<8,4>"]
 

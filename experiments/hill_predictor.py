@@ -18,11 +18,10 @@ import argparse
 
 import matplotlib.pyplot as plt
 import torch
+from common import RESULTS, save_json, trained
 
 from quantscope import search
 from quantscope.cost.mac import MacModel
-
-from common import RESULTS, save_json, trained
 
 NETWORKS = ("lenet", "mlp", "cifarnet", "alex")
 TARGET = 0.99
@@ -54,8 +53,8 @@ def main() -> None:
         ok = [f for f, p in pts.items() if p["normalized"] >= TARGET]
         exhaustive = max(ok, key=lambda f: mac.speedup(f)) if ok else None
         result = search.hill_search(
-            r2_of=lambda plan: pts[str(plan.default.weights)]["r2"],
-            evaluate=lambda plan: search.Point(plan, pts[str(plan.default.weights)]["accuracy"], 0.0, pts[str(plan.default.weights)]["r2"]),
+            r2_of=lambda plan, pts=pts: pts[str(plan.default.weights)]["r2"],
+            evaluate=lambda plan, pts=pts: search.Point(plan, pts[str(plan.default.weights)]["accuracy"], 0.0, pts[str(plan.default.weights)]["r2"]),
             candidates=list(pts), speed=mac.speedup, model=model, float_accuracy=fa, target=TARGET, k=2,
         )
         chosen = str(result.chosen) if result.chosen else None

@@ -19,11 +19,10 @@ import argparse
 
 import matplotlib.pyplot as plt
 import torch
+from common import RESULTS, save_json, trained
 
 import quantscope as qs
 from quantscope import published, search
-
-from common import RESULTS, save_json, trained
 
 JUDD = {net: {tol: ("-".join(f"{i}.{f}" for i, f in widths), tr) for n, tol, widths, tr in published.JUDD_TABLE2 if n == net}
         for net in ("lenet", "cifarnet")}
@@ -84,7 +83,8 @@ def plot(results: list[dict]) -> None:
         ax.scatter([p["traffic"] for p in res["greedy_points"]], [p["accuracy"] / fa for p in res["greedy_points"]], s=12, label="mixed (greedy)")
         best = [(r["greedy_traffic"], r["greedy_accuracy"] / fa) for r in res["rows"]]
         ax.plot(*zip(*sorted(best)), "r*-", ms=10, label="best per tolerance")
-        ax.set(title=f"{res['network']}: traffic vs accuracy (Judd Fig. 5)", xlabel="traffic ratio vs 32-bit", ylabel="accuracy relative to float", ylim=(0.85, 1.01))
+        ax.set(title=f"{res['network']}: traffic vs accuracy (Judd Fig. 5)", xlabel="traffic ratio vs 32-bit",
+               ylabel="accuracy relative to float", ylim=(0.85, 1.01))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ext in ("png", "svg"):

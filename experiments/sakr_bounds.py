@@ -20,12 +20,11 @@ import json
 
 import matplotlib.pyplot as plt
 import torch
+from common import RESULTS, save_json, trained
 
 import quantscope as qs
 from quantscope import metrics, search
 from quantscope.train import predict
-
-from common import RESULTS, save_json, trained
 
 BITS = list(range(2, 17))
 LINEARIZED_UP_TO = 5  # Monte Carlo of the theorems' own (first-order, uniform-noise) model at coarse precisions

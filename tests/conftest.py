@@ -26,8 +26,9 @@ def tiny_study(tmp_path_factory):
     import copy
     import os
 
-    from quantscope.study import run_study
     from studies import TINY
+
+    from quantscope.study import run_study
 
     os.environ["QUANTSCOPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "qs-cache")
     out = tmp_path_factory.mktemp("tiny")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import LeNetStyle
 
 import quantscope as qs
 from quantscope import FixedPoint, LayerPrecision, PrecisionPlan
-from nets import LeNetStyle
 
 NAMES = ["features.0", "features.2", "fc1", "fc2"]
 X = torch.rand(2, 1, 28, 28)

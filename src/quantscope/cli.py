@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,6 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from .formats import Format, parse_format
+from .train import TrainConfig
+
+_TRAIN = TrainConfig()  # the training defaults the options show
 
 app = typer.Typer(
     name="quantscope",
@@ -126,7 +129,8 @@ def datasets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
     """
     from .data import SPECS
 
-    rows = [{"name": s.name, "title": s.title, "files": [f.name for f in s.files], "lossless": s.lossless} for s in SPECS.values()]
+    rows: list[dict[str, Any]] = [{"name": s.name, "title": s.title, "files": [f.name for f in s.files], "lossless": s.lossless}
+                                  for s in SPECS.values()]
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
@@ -172,11 +176,11 @@ def _writable_folder(path: Path) -> None:
 def train_cmd(
     model: str = typer.Argument(..., help="Registered network (lenet, cifarnet, alex, resnet20, vit, lstm-mnist, gpt-char, ...)."),
     dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the network's own)."),
-    epochs: int = typer.Option(10, "--epochs", min=1),
-    batch_size: int = typer.Option(128, "--batch-size", min=1),
-    lr: float = typer.Option(0.05, "--lr"),
-    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam."),
-    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
+    epochs: int = typer.Option(_TRAIN.epochs, "--epochs", min=1),
+    batch_size: int = typer.Option(_TRAIN.batch_size, "--batch-size", min=1),
+    lr: float = typer.Option(_TRAIN.lr, "--lr"),
+    optimizer: str = typer.Option(_TRAIN.optimizer, "--optimizer", help="sgd or adam."),
+    weight_decay: float = typer.Option(_TRAIN.weight_decay, "--weight-decay"),
     augment: bool = typer.Option(False, "--augment", help="Random crops and flips."),
     width: float = typer.Option(1.0, "--width", help="Width multiplier."),
     seed: int = typer.Option(0, "--seed"),
@@ -194,12 +198,19 @@ def train_cmd(
 
     Example: quantscope train lenet --dataset mnist --epochs 12 --batch-size 64 --data-dir ../shared/datasets
     """
-    from pathlib import Path
+    from .train import TrainConfig
 
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=augment, seed=seed)
+    _train(model, dataset, cfg, width, out, data_dir, resume, force, device)
+
+
+def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | None, data_dir: str | None, resume: bool, force: bool,
+           device: str) -> None:
+    """`quantscope train`: check the output first, train resumably, write the checkpoint."""
     import torch
 
     from . import data, models
-    from .train import TrainConfig, save_checkpoint, train
+    from .train import save_checkpoint, train
 
     spec = models.info(model)
     dataset = dataset or spec.dataset
@@ -212,19 +223,17 @@ def train_cmd(
     if force:
         progress_file.unlink(missing_ok=True)
     _writable_folder(path)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=augment, seed=seed)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     tr = data.load(dataset, "train", data_dir, normalize=spec.normalize)
     te = data.load(dataset, "test", data_dir, normalize=spec.normalize)
-    net = models.create(model, width=width, seed=seed).to(device)
+    net = models.create(model, width=width, seed=cfg.seed).to(device)
     result = train(net, tr, cfg, te, progress=True, progress_file=progress_file, on_epoch=lambda m: console.print(
         f"epoch {m.epoch:3d}  loss {m.loss:.4f}  train {m.train_accuracy:.4f}  test {m.eval_accuracy:.4f}  {m.seconds:.0f}s"))
-    meta = {"dataset": dataset, "seed": seed, "accuracy": result.final_accuracy, "epochs": epochs, "normalize": spec.normalize,
+    meta = {"dataset": dataset, "seed": cfg.seed, "accuracy": result.final_accuracy, "epochs": cfg.epochs, "normalize": spec.normalize,
             "history": [{"epoch": m.epoch, "test_accuracy": m.eval_accuracy, "seconds": m.seconds} for m in result.history]}
     save_checkpoint(path, net.cpu(), meta)
     progress_file.unlink(missing_ok=True)
-    console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}", highlight=False)
+    console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}", highlight=False, markup=False)
 
 
 @app.command("eval")
@@ -293,56 +302,55 @@ def cost_cmd(
 
       quantscope cost lenet --plan plan.yaml --hardware my_accelerator.yaml --json
     """
-    from pathlib import Path
-
-    from . import cost, models
-    from .emulation import layers as qs_layers
-    from .train import load_model
-
-    if Path(model).suffix == ".pt":
-        net, meta = load_model(model)
-        name = meta["model"]
-        x = models.example_input(name)
-    else:
-        name = model
-        dev = "meta" if models.info(name).dataset == "imagenet" else None
-        net, x = models.create(name, device=dev), models.example_input(name, device=dev)
+    net, name, x = _network(model)
     p = _plan_arg(plan)
-    rows = cost.cost_layers(net, p, x)
-    coverage = qs_layers(net, x)
-    fa = cost.adder_cost(net, p, x).per_layer
-    acc = {layer.name: layer for layer in cost.accelerator_energy(net, p, x, hardware).layers}
-    tr = cost.traffic(net, p, x, batch_size=batch)
-    table_rows = []
-    for r in rows:
-        table_rows.append({
-            "layer": r.name, "kind": r.info.kind, "macs": r.info.macs, "weights": r.info.weights,
-            "w_bits": r.weight_bits, "d_bits": r.data_bits,
-            "param_kib": (r.info.weights * r.weight_bits + r.info.bias * r.bias_bits) / 8 / 1024,
-            "full_adders": fa[r.name][0], "cycles": acc[r.name].cycles, "energy_uj": acc[r.name].energy_uj,
-        })
-    totals = {
-        "macs": sum(t["macs"] for t in table_rows), "param_kib": sum(t["param_kib"] for t in table_rows),
-        "full_adders": sum(t["full_adders"] for t in table_rows), "cycles": sum(t["cycles"] for t in table_rows),
-        "energy_uj": sum(t["energy_uj"] for t in table_rows), "traffic_mbit": tr.total_bits / 1e6,
-        "traffic_ratio": tr.ratio, "data_traffic_ratio": tr.data_ratio, "macs_emulated": coverage.coverage,
-    }
+    rows, totals, note = _cost_report(net, p, x, hardware, batch)
     if as_json:
-        typer.echo(json.dumps({"model": name, "plan": p.to_dict(), "hardware": hardware, "batch": batch, "layers": table_rows, "totals": totals}, indent=1))
+        typer.echo(json.dumps({"model": name, "plan": p.to_dict(), "hardware": hardware, "batch": batch, "layers": rows, "totals": totals}, indent=1))
         return
     t = Table(title=escape(f"{name} under [{p.default}] on {hardware}"))
-    cols = ["layer", "kind", "MACs", "weights", "w bits", "d bits", "params KiB", "full adders", "cycles", "energy uJ"]
+    cols = ["op", "kind", "MACs", "weights", "w bits", "d bits", "params KiB", "full adders", "cycles", "energy uJ"]
     for c in cols:
-        t.add_column(c, justify="left" if c in ("layer", "kind") else "right", no_wrap=True)
-    for r in table_rows:
-        t.add_row(r["layer"], r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["w_bits"]), str(r["d_bits"]),
+        t.add_column(c, justify="left" if c in ("op", "kind") else "right", no_wrap=True)
+    for r in rows:
+        t.add_row(escape(r["layer"]), r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["w_bits"]), str(r["d_bits"]),
                   f"{r['param_kib']:.1f}", f"{r['full_adders']:.3g}", f"{r['cycles']:,}", f"{r['energy_uj']:.3f}")
     t.add_row("total", "", f"{totals['macs']:,}", "", "", "", f"{totals['param_kib']:.1f}", f"{totals['full_adders']:.3g}",
               f"{totals['cycles']:,}", f"{totals['energy_uj']:.3f}", style="bold")
     console.print(t)
     console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
-                  f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
-    console.print(coverage.coverage_note(), highlight=False)
+                  f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})", highlight=False)
+    console.print(note, highlight=False, markup=False)
+
+
+def _network(model: str):
+    """(network, name, example input) of a registered name or a checkpoint (.pt)."""
+    from . import models
+    from .train import load_model
+
+    if Path(model).suffix == ".pt":
+        net, meta = load_model(model)
+        return net, meta["model"], models.example_input(meta["model"])
+    dev = "meta" if models.info(model).dataset == "imagenet" else None
+    return models.create(model, device=dev), model, models.example_input(model, device=dev)
+
+
+def _cost_report(net, plan, x, hardware: str, batch: int) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+    """(per-op rows, totals, the MAC coverage line) of `quantscope cost`."""
+    from . import cost
+    from .emulation import layers
+
+    coverage = layers(net, x)
+    fa = cost.adder_cost(net, plan, x).per_layer
+    acc = {layer.name: layer for layer in cost.accelerator_energy(net, plan, x, hardware).layers}
+    tr = cost.traffic(net, plan, x, batch_size=batch)
+    rows: list[dict[str, Any]] = [{"layer": r.name, "kind": r.info.kind, "macs": r.info.macs, "weights": r.info.weights, "w_bits": r.weight_bits,
+             "d_bits": r.data_bits, "param_kib": (r.info.weights * r.weight_bits + r.info.bias * r.bias_bits) / 8 / 1024,
+             "full_adders": fa[r.name][0], "cycles": acc[r.name].cycles, "energy_uj": acc[r.name].energy_uj}
+            for r in cost.cost_layers(net, plan, x)]
+    totals: dict[str, float] = {k: sum(r[k] for r in rows) for k in ("macs", "param_kib", "full_adders", "cycles", "energy_uj")}
+    totals.update(traffic_mbit=tr.total_bits / 1e6, traffic_ratio=tr.ratio, data_traffic_ratio=tr.data_ratio, macs_emulated=coverage.coverage)
+    return rows, totals, coverage.coverage_note()
 
 
 def _executor(executor: str | None, workers: int | None, address: str | None):
@@ -444,4 +452,4 @@ def run() -> None:  # pragma: no cover - console entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run())
+    run()

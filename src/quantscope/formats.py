@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -256,6 +257,11 @@ class FixedPoint(Format):
     def adaptive(self) -> bool:
         return self.frac == "auto"
 
+    def _static_frac(self, what: str) -> int:
+        self._static_or_raise(what)
+        assert isinstance(self.frac, int)
+        return self.frac
+
     @property
     def k_min(self) -> int:
         """Smallest integer code."""
@@ -269,19 +275,17 @@ class FixedPoint(Format):
     @property
     def max_value(self) -> float:
         """Largest value (for bits > 53 rounded toward zero to a float64)."""
-        self._static_or_raise("max_value")
+        frac = self._static_frac("max_value")
         drop = max(self._int_bits() - 53, 0)
-        return math.ldexp(self.k_max >> drop << drop, -self.frac)
+        return math.ldexp(self.k_max >> drop << drop, -frac)
 
     @property
     def min_value(self) -> float:
-        self._static_or_raise("min_value")
-        return math.ldexp(self.k_min, -self.frac)
+        return math.ldexp(self.k_min, -self._static_frac("min_value"))
 
     @property
     def min_positive(self) -> float:
-        self._static_or_raise("min_positive")
-        return math.ldexp(1.0, -self.frac)
+        return math.ldexp(1.0, -self._static_frac("min_positive"))
 
     @property
     def step(self) -> float:
@@ -312,7 +316,7 @@ class FixedPoint(Format):
 
     @property
     def grid_exponent(self) -> int | None:
-        return None if self.frac == "auto" else -int(self.frac)  # type: ignore[arg-type]
+        return None if self.frac == "auto" else -self.frac
 
     @property
     def wraps(self) -> bool:
@@ -325,7 +329,8 @@ class FixedPoint(Format):
             return None
 
     def _enumerate(self) -> list[float]:
-        return [math.ldexp(k, -self.frac) for k in range(self.k_min, self.k_max + 1)]
+        frac = self._static_frac("values()")
+        return [math.ldexp(k, -frac) for k in range(self.k_min, self.k_max + 1)]
 
     def resolve(self, x: torch.Tensor) -> FixedPoint:
         """Largest frac with max|x| * 2**frac <= k_max, so nothing saturates (auto only)."""
@@ -720,7 +725,7 @@ class Binary(Format):
     def magnitude(self) -> float:
         """The value of a +1 code."""
         self._static_or_raise("magnitude")
-        return 1.0 if self.scale is None else float(self.scale)  # type: ignore[arg-type]
+        return 1.0 if self.scale is None else float(self.scale)
 
     @property
     def max_value(self) -> float:
@@ -927,7 +932,7 @@ class _Args:
     def option_integer(self, key: str, lo: int, hi: int) -> int:
         return self._int(key, self.options.pop(key), lo, hi)
 
-    def choice(self, key: str, allowed: dict[str, object], default: object) -> object:
+    def choice(self, key: str, allowed: Mapping[str, object], default: object) -> object:
         if key not in self.options:
             return default
         value = self.options.pop(key)

@@ -98,7 +98,7 @@ class LayerPrecision:
         return ", ".join(parts)
 
 
-def _partial(values: Mapping[str, Any], where: str) -> tuple[tuple[str, Format | None], ...]:
+def _partial(values: Mapping[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
     """Validated (field, format) pairs of a partial override."""
     out = []
     for key, value in values.items():
@@ -155,8 +155,9 @@ class PrecisionPlan:
         elementwise: Format | str | None = None,
     ) -> PrecisionPlan:
         """The same precision for every op."""
-        return cls(LayerPrecision(weights=weights, bias=bias, data=data, rhs=rhs, accumulator=accumulator,  # type: ignore[arg-type]
-                                  output=output, elementwise=elementwise))
+        given: dict[str, Any] = dict(weights=weights, bias=bias, data=data, rhs=rhs, accumulator=accumulator,
+                                     output=output, elementwise=elementwise)
+        return cls(LayerPrecision(**given))
 
     def with_layer(self, pattern: str, **formats: Format | str | None) -> PrecisionPlan:
         """A new plan with one more override appended (it wins over earlier ones)."""
@@ -167,7 +168,7 @@ class PrecisionPlan:
         result = self.default
         for pattern, values in self.overrides:
             if fnmatch.fnmatchcase(name, pattern):
-                result = replace(result, **dict(values))
+                result = replace(result, **dict[str, Any](values))
         return result
 
     def _precisions(self) -> Iterator[tuple[str, Format | None]]:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from typing import Literal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
 
 import torch
 
@@ -36,7 +36,7 @@ _local = threading.local()
 
 def _scratch(like: torch.Tensor, dtype: torch.dtype, slot: int) -> torch.Tensor:
     """A reusable uninitialized buffer shaped like `like` (fresh pages cost ~5 in-place passes)."""
-    cache: dict = _local.__dict__.setdefault("buffers", {})
+    cache: dict[tuple[torch.device, torch.dtype, int], torch.Tensor] = _local.__dict__.setdefault("buffers", {})
     key = (like.device, dtype, slot)
     buf = cache.get(key)
     n = like.numel()
@@ -160,8 +160,8 @@ def _dtype_significand(dtype: torch.dtype) -> int:
     return _BITS[dtype][1] + 1
 
 
-def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
-    f = int(fmt.frac)  # type: ignore[arg-type]
+def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
+    f = int(fmt.frac)
     if fmt.overflow == "wrap":
         return _quantize_wrap(x, fmt, rounding, gen)
     if fmt.significand_bits > _dtype_significand(x.dtype):
@@ -182,7 +182,7 @@ def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: t
     return out
 
 
-def _fixed_subset(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+def _fixed_subset(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
     """A fixed-point grid wider than the tensor's significand: round onto the grid values the
     dtype can hold, i.e. the grid itself near zero and the dtype's own values from 2**(p - F) up
     (p the dtype's significand bits): a float grid with p - 1 mantissa bits, normals from
@@ -194,7 +194,7 @@ def _fixed_subset(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen, out: tor
 def _subset_grid(fmt: FixedPoint, dtype: torch.dtype) -> tuple[int, int, float, float]:
     """(mantissa bits, emin, lo, hi) of the float grid that is fmt's values `dtype` can hold."""
     man = _BITS[dtype][1]
-    f = int(fmt.frac)  # type: ignore[arg-type]
+    f = int(fmt.frac)
     return man, man - f, fmt.min_value if fmt.signed else -0.0, math.ldexp(_truncate(fmt.k_max, dtype), -f)
 
 
@@ -210,7 +210,7 @@ def _fmod_pow2(x: torch.Tensor, exponent: int) -> torch.Tensor:
     return torch.where(torch.isfinite(x) & ~torch.isfinite(r), torch.zeros_like(r), r)
 
 
-def _quantize_wrap(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> torch.Tensor:
+def _quantize_wrap(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.Generator | None) -> torch.Tensor:
     """Modular two's complement: the integer code reduced modulo 2**B, exactly in float64.
 
     x is first reduced modulo 2**(B - F) (fmod is exact), which leaves the code's residue
@@ -219,7 +219,7 @@ def _quantize_wrap(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen) -> torc
         raise ValueError(f"{fmt}: wrapping codes of {fmt.bits} bits cannot be held in a {x.dtype} tensor "
                          f"({_dtype_significand(x.dtype)} significant bits); quantize a float64 tensor or use at most "
                          f"{_dtype_significand(x.dtype)} bits")
-    f = int(fmt.frac)  # type: ignore[arg-type]
+    f = int(fmt.frac)
     x64 = x.to(torch.float64)
     out = _fmod_pow2(x64, fmt.bits - f)
     negative = _negatives(out, rounding, torch.float64)
@@ -249,7 +249,7 @@ def _quantize_float_grid(
     subnormals: bool,
     inf_overflow: bool,
     rounding: str,
-    gen,
+    gen: torch.Generator | None,
     out: torch.Tensor | None,
     lo: float | None = None,
 ) -> torch.Tensor:
@@ -265,7 +265,6 @@ def _quantize_float_grid(
     below_quantum = emin - man if subnormals else emin
     fast32 = emin - man >= -126 and emin <= 127 and (below_quantum <= 0 or rounding in ("nearest", "toward_zero"))
     dtype = _work_dtype(x, fast32)
-    int_dtype, mant_bits, bias, exp_mask = _BITS[dtype]
     low = -max_value if lo is None else lo
     directed_inf = None
     if inf_overflow and rounding != "nearest":  # masks from x before out (maybe x) changes
@@ -273,15 +272,7 @@ def _quantize_float_grid(
         directed_inf = (torch.isinf(x), negative_overflow, x.to(dtype, copy=True))
     out = _clamp(x, -math.inf if inf_overflow else low, math.inf if inf_overflow else max_value, dtype, out)
     negative = _negatives(out, rounding, dtype)
-    q = _scratch(out, int_dtype, slot=0)
-    torch.bitwise_and(out.view(int_dtype), exp_mask, out=q)  # exponent field of |x|, in place
-    below = None if subnormals or man == 0 else q < ((emin + bias) << mant_bits)
-    # e = clamp(exponent, emin, largest finite): inf and NaN get a finite quantum too
-    q.clamp_(min=(emin + bias) << mant_bits, max=(2 * bias) << mant_bits)
-    q.sub_(man << mant_bits)  # the quantum 2**(e - man) as a bit pattern
-    if below is not None:
-        q.masked_fill_(below, (emin + bias) << mant_bits)
-    qf = q.view(dtype)
+    qf = _quantum(out, man, emin, subnormals)
     out.div_(qf)
     _round_(out, rounding, gen)
     _floor_sign_fix_(out, negative)
@@ -293,7 +284,21 @@ def _quantize_float_grid(
     return out
 
 
-def _overflow_to_inf_(out: torch.Tensor, max_value: float, directed: tuple | None) -> None:
+def _quantum(out: torch.Tensor, man: int, emin: int, subnormals: bool) -> torch.Tensor:
+    """Each element's quantum 2**(e - man), e = clamp(exponent, emin, largest finite), built as a
+    bit pattern in scratch (2**emin below the normals without subnormals)."""
+    int_dtype, mant_bits, bias, exp_mask = _BITS[out.dtype]
+    q = _scratch(out, int_dtype, slot=0)
+    torch.bitwise_and(out.view(int_dtype), exp_mask, out=q)  # exponent field of |x|, in place
+    below = None if subnormals or man == 0 else q < ((emin + bias) << mant_bits)
+    q.clamp_(min=(emin + bias) << mant_bits, max=(2 * bias) << mant_bits)  # inf and NaN get a finite quantum too
+    q.sub_(man << mant_bits)
+    if below is not None:
+        q.masked_fill_(below, (emin + bias) << mant_bits)
+    return q.view(out.dtype)
+
+
+def _overflow_to_inf_(out: torch.Tensor, max_value: float, directed: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None) -> None:
     """IEEE 754 overflow: nearest rounds past max to inf; directed modes as the standard says.
 
     `directed` is None for nearest, else (x is inf, x < -max for floor or None, x) taken
@@ -318,7 +323,7 @@ def _overflow_to_inf_(out: torch.Tensor, max_value: float, directed: tuple | Non
 
 
 # ----------------------------------------------------------------------------------- binary
-def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
     if rounding in ("floor", "toward_zero"):
         raise ValueError(f"{fmt}: rounding {rounding!r} is undefined for binary; use 'nearest' or 'stochastic'")
     s = fmt.magnitude
@@ -338,15 +343,15 @@ def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen, out: torc
 
 
 # ------------------------------------------------------------------------------------ dispatch
-def _quantize_minifloat(x: torch.Tensor, fmt: MiniFloat, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+def _quantize_minifloat(x: torch.Tensor, fmt: MiniFloat, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
     return _quantize_float_grid(x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, gen, out)
 
 
-def _quantize_pow2(x: torch.Tensor, fmt: PowerOfTwo, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+def _quantize_pow2(x: torch.Tensor, fmt: PowerOfTwo, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
     return _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, gen, out)
 
 
-def _quantize_float32(x: torch.Tensor, fmt: Float32, rounding: str, gen, out: torch.Tensor | None) -> torch.Tensor:
+def _quantize_float32(x: torch.Tensor, fmt: Float32, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
     if x.dtype == torch.float32:
         return x
     return _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, gen, out)
@@ -362,7 +367,7 @@ _KERNELS: dict[type, Callable[..., torch.Tensor]] = {
 def quantize(
     x: torch.Tensor,
     fmt: Format | str,
-    rounding: Rounding = "nearest",
+    rounding: Rounding | str = "nearest",
     generator: torch.Generator | None = None,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -402,8 +407,8 @@ def to_dtype(x: torch.Tensor, fmt: Format, dtype: torch.dtype) -> torch.Tensor:
     """Values of the static format `fmt` held exactly in a wider tensor `x`, delivered in `dtype`:
     unchanged where `dtype` holds every value of `fmt`, else rounded (nearest) onto the values of
     the grid that `dtype` can hold, saturating at the largest not above the format's max."""
-    if x.dtype == dtype or fmt.significand_bits <= _dtype_significand(dtype):  # only fixed point grows past 24 bits
-        return x.to(dtype)
+    if x.dtype == dtype or fmt.significand_bits <= _dtype_significand(dtype) or not isinstance(fmt, FixedPoint):
+        return x.to(dtype)  # only fixed point grows past the significand (the kernel's own dispatch)
     with torch.no_grad():
         man, emin, lo, hi = _subset_grid(fmt, dtype)
         wide = _quantize_float_grid(x.to(torch.float64), man, emin, hi, True, False, "nearest", None, None, lo=lo)
@@ -412,7 +417,7 @@ def to_dtype(x: torch.Tensor, fmt: Format, dtype: torch.dtype) -> torch.Tensor:
 
 class _QuantizeSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, fmt, rounding, generator):  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, fmt: Format, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
         static = fmt.resolve(x)
         lo, hi = fmt.gradient_window(static)
         if math.isfinite(lo) or math.isfinite(hi):
@@ -422,7 +427,7 @@ class _QuantizeSTE(torch.autograd.Function):
         return quantize(x, static, rounding, generator)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         (inside,) = ctx.saved_tensors
         if inside is None:
             return grad, None, None, None
@@ -432,7 +437,7 @@ class _QuantizeSTE(torch.autograd.Function):
 def quantize_ste(
     x: torch.Tensor,
     fmt: Format | str,
-    rounding: Rounding = "nearest",
+    rounding: Rounding | str = "nearest",
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """`quantize` with a straight-through gradient: 1 where min_value <= x <= max_value, else 0.
@@ -445,4 +450,5 @@ def quantize_ste(
     """
     fmt = as_format(fmt)
     _check_rounding(rounding)
-    return _QuantizeSTE.apply(x, fmt, rounding, generator)
+    out: torch.Tensor = _QuantizeSTE.apply(x, fmt, rounding, generator)
+    return out

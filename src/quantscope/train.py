@@ -21,11 +21,12 @@ from torch import nn
 
 from . import metrics
 from .data import Dataset
-from .files import atomic_path
 from .emulation import EmulatedModel, emulate
+from .files import atomic_path
 from .plan import PrecisionPlan
 
-__all__ = ["QAT_DEFAULTS", "torch_threads", "TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint", "load_checkpoint", "load_model"]
+__all__ = ["QAT_DEFAULTS", "torch_threads", "TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint",
+           "load_checkpoint", "load_model"]
 
 
 @dataclass(frozen=True)

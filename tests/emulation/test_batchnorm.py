@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import PreActBlock
 from torch import nn
 
 import quantscope as qs
 from quantscope import PrecisionPlan, models
-from nets import PreActBlock
 
 
 def _with_statistics(model, shape):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import Functional, TransposedConv, Volumetric
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import quantscope as qs
 from quantscope import PrecisionPlan, models
-from nets import Functional, TransposedConv, Volumetric
 
 CASES = {
     "resnet20": (lambda: models.create("resnet20", seed=0), (2, 3, 32, 32)),

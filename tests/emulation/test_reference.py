@@ -4,10 +4,10 @@ arithmetic in attention and transposed convolutions equals an exact scalar refer
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import math
 import pickle
-import io
 from fractions import Fraction
 
 import torch

@@ -11,13 +11,13 @@ import math
 import re
 from fractions import Fraction
 
+import exact
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import exact
 from quantscope import Binary, FixedPoint, MiniFloat, PowerOfTwo, arith, quantize
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -73,7 +73,7 @@ def test_bounds_cover_grouped_convolutions_with_per_example_gradients():
     e_a = e_w = 0.0
     for n in range(len(x)):
         acts = {}
-        hooks = [net.get_submodule(k).register_forward_pre_hook(lambda m, a, k=k: acts.__setitem__(k, a[0])) for k in names]
+        hooks = [net.get_submodule(k).register_forward_pre_hook(lambda m, a, k=k: acts.__setitem__(k, a[0])) for k in names]  # noqa: B023
         xi = x[n : n + 1].clone().requires_grad_(True)
         z = net(xi)[0]
         for h in hooks:

@@ -4,10 +4,10 @@ search, sensitivity, Sakr's bounds where they apply, every cost model, and the r
 from __future__ import annotations
 
 import pytest
+from conftest import SHARED_DATASETS
 
 from quantscope.store import Store
 from quantscope.study import run_study
-from conftest import SHARED_DATASETS
 
 NETWORKS = {  # dataset, whether Sakr's bounds apply (one decision per example), two ops for sensitivity
     "resnet20": ("cifar10-jpeg", True, ["blocks.3.conv1", "fc"]),
@@ -48,13 +48,14 @@ def test_a_study_runs_end_to_end_on_every_modern_network(network, tmp_path):
         assert all(p["metrics"]["bits_per_char"] > 0 and p["metrics"]["perplexity"] == pytest.approx(2 ** p["metrics"]["bits_per_char"])
                    for p in points)
     html = result.report.read_text()
-    assert "sweep" in html and "greedy per-layer precision" in html and ("Sakr bounds" in html) == bounds
+    assert "sweep" in html and "greedy per-op precision" in html and ("Sakr bounds" in html) == bounds
 
 
 def test_resnet_points_are_identical_in_process_with_two_workers_and_on_ray(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'quantscope[ray]')")
-    from quantscope.executors import ProcessPool, RayExecutor
     from studies import stored
+
+    from quantscope.executors import ProcessPool, RayExecutor
 
     cfg = _config("resnet20", "cifar10-jpeg", False, ["blocks.0.conv1", "fc"])
     cfg["runs"] = cfg["runs"][:2]  # QAT across executors is covered by the digits study (its training set is small)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +50,7 @@ def _sum_to_odd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return s
 
 
-def add_bias(total: torch.Tensor, bias: torch.Tensor | None, acc: Format, rounding: str, generator) -> torch.Tensor:
+def add_bias(total: torch.Tensor, bias: torch.Tensor | None, acc: Format, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
     """q(acc + bias) of the exact sum (float64 rounded to odd, then onto the accumulator); bias
     broadcasts on the last dimension."""
     if bias is None:
@@ -179,21 +180,21 @@ def conv(
 
 def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, accumulator: Format | str = "float32",
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, groups: int = 1,
-           **kwargs) -> torch.Tensor:
+           **kwargs: Any) -> torch.Tensor:
     """`F.conv1d` with accumulator arithmetic (see `conv`)."""
     return conv(x, weight, bias, accumulator, stride, padding, dilation, groups, **kwargs)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, accumulator: Format | str = "float32",
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, groups: int = 1,
-           **kwargs) -> torch.Tensor:
+           **kwargs: Any) -> torch.Tensor:
     """`F.conv2d` with accumulator arithmetic (see `conv`)."""
     return conv(x, weight, bias, accumulator, stride, padding, dilation, groups, **kwargs)
 
 
 def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, accumulator: Format | str = "float32",
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, groups: int = 1,
-           **kwargs) -> torch.Tensor:
+           **kwargs: Any) -> torch.Tensor:
     """`F.conv3d` with accumulator arithmetic (see `conv`)."""
     return conv(x, weight, bias, accumulator, stride, padding, dilation, groups, **kwargs)
 
@@ -208,7 +209,7 @@ def conv_transpose(
     output_padding: int | Sequence[int] = 0,
     groups: int = 1,
     dilation: int | Sequence[int] = 1,
-    **kwargs,
+    **kwargs: Any,
 ) -> torch.Tensor:
     """`F.conv_transpose1d/2d/3d` with accumulator arithmetic: the direct convolution of the
     zero-inserted input with the flipped kernel (see the module docstring)."""
@@ -220,7 +221,7 @@ def conv_transpose(
         raise ValueError(f"conv_transpose{nd}d: input {tuple(x.shape)} does not match weight {tuple(weight.shape)} and groups={groups}")
     spatial = x.shape[2:]
     dilated = x.detach().new_zeros(n, c, *[(s - 1) * st + 1 for s, st in zip(spatial, stride)])
-    dilated[(slice(None), slice(None), *[slice(None, None, st) for st in stride])] = x.detach()
+    dilated[(slice(None), slice(None)) + tuple(slice(None, None, st) for st in stride)] = x.detach()
     kernel = weight.shape[2:]
     low = [dilation[d] * (kernel[d] - 1) - padding[d] for d in range(nd)]
     high = [low[d] + output_padding[d] for d in range(nd)]

@@ -34,7 +34,7 @@ import yaml
 from torch import nn
 
 from ..errors import UnsupportedFormat
-from ..formats import Float32, Format, MiniFloat, as_format
+from ..formats import Float32, Format, as_format
 from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
 from .layers import DATA_DIR, cost_layers, load_table
@@ -134,7 +134,7 @@ def fit(technology: str = "horowitz45") -> dict[str, Any]:
     tech = load_table(technology)
     fp32 = _features("float_mac", 24, 8)
     hill = [(as_format(h["format"]), h) for h in HILL_POINTS]
-    feats = {str(f): _features("float_mac", f.man + 1, f.exp) for f, _ in hill}
+    feats = {str(f): _features("float_mac", f.significand_bits, f.exponent_bits) for f, _ in hill}
 
     def energy_extra(c: np.ndarray) -> np.ndarray:
         return np.array([math.log((fp32 @ c) / (feats[str(f)] @ c)) - math.log(h["energy_saving"]) for f, h in hill])
@@ -159,12 +159,13 @@ def fit(technology: str = "horowitz45") -> dict[str, Any]:
     model = MacModel(out["coefficients"], out["delay"])
     for metric in ("energy_pj", "area_um2"):
         c = np.array([out["coefficients"][metric][k] for k in COEFFS])
-        for label, f, value in _calibration(tech, metric):
-            m = float(f @ c)
+        for label, row, value in _calibration(tech, metric):
+            m = float(row @ c)
             out["residuals"].append({"metric": metric, "point": label, "published": value, "model": round(m, 4), "rel_error": round(m / value - 1, 4)})
     for f, h in hill:
         for key, value in (("speedup", model.speedup(f)), ("energy_saving", model.energy_saving(f))):
-            out["residuals"].append({"metric": key, "point": f"Hill {h['format']}", "published": h[key], "model": round(value, 4), "rel_error": round(value / h[key] - 1, 4)})
+            out["residuals"].append({"metric": key, "point": f"Hill {h['format']}", "published": h[key], "model": round(value, 4),
+                                     "rel_error": round(value / h[key] - 1, 4)})
     return out
 
 

@@ -118,6 +118,27 @@ def _widths(flows, plan: PrecisionPlan, producer_op: dict[str, str]) -> dict[int
     return width
 
 
+def _crossings(tr, plan: PrecisionPlan, member: dict[str, str], names: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """(reads, writes) per group as (elements, bits): every tensor written once by the group
+    that produced it, read once by every other group that consumes it."""
+    flows = [f for f in tr.flows if f.producer != f.consumer]
+    width = _widths(flows, plan, member)
+    reads = dict.fromkeys(names, (0, 0))
+    writes = dict.fromkeys(names, (0, 0))
+    seen_reads, seen_writes = set(), set()
+    for f in flows:
+        src, dst = member.get(f.producer, "input"), member.get(f.consumer, "input")
+        if src == dst or dst == "input":
+            continue
+        if (f.tensor, dst) not in seen_reads:
+            seen_reads.add((f.tensor, dst))
+            reads[dst] = (reads[dst][0] + f.elements, reads[dst][1] + f.elements * width[f.tensor])
+        if src != "input" and f.tensor not in seen_writes:
+            seen_writes.add(f.tensor)
+            writes[src] = (writes[src][0] + f.elements, writes[src][1] + f.elements * width[f.tensor])
+    return reads, writes
+
+
 def traffic(
     model: nn.Module,
     plan: PrecisionPlan | LayerPrecision | None,
@@ -135,29 +156,10 @@ def traffic(
     table = op_table(tr, model, groups)
     plan.validate([o.name for o in table.ops], [o.name for o in table.elementwise])
     member = {o.name: o.group for o in table.ops}
-    flows = [f for f in tr.flows if f.producer != f.consumer]
-    width = _widths(flows, plan, member)
     names = list(dict.fromkeys(o.group for o in table.ops))
-    reads = dict.fromkeys(names, 0)
-    writes = dict.fromkeys(names, 0)
-    read_bits = dict.fromkeys(names, 0)
-    write_bits = dict.fromkeys(names, 0)
-    seen_reads, seen_writes = set(), set()
-    for f in flows:
-        src, dst = member.get(f.producer, "input"), member.get(f.consumer, "input")
-        if src == dst or dst == "input":
-            continue
-        if (f.tensor, dst) not in seen_reads:
-            seen_reads.add((f.tensor, dst))
-            reads[dst] += f.elements
-            read_bits[dst] += f.elements * width[f.tensor]
-        if src != "input" and f.tensor not in seen_writes:
-            seen_writes.add(f.tensor)
-            writes[src] += f.elements
-            write_bits[src] += f.elements * width[f.tensor]
+    reads, writes = _crossings(tr, plan, member, names)
     last = member.get(tr.output_producer, names[-1])
-    writes[last] += tr.output_elements
-    write_bits[last] += tr.output_elements * output_bits
+    writes[last] = (writes[last][0] + tr.output_elements, writes[last][1] + tr.output_elements * output_bits)
     per = 0.0 if batch_size is None else 1.0 / batch_size
     rows = {o.name: CostLayer(o, plan.for_layer(o.name)) for o in table}
     result = []
@@ -165,9 +167,9 @@ def traffic(
         ops = [rows[o.name] for o in table.ops if o.group == g]
         w_elems = sum(r.info.weights + r.info.bias for r in ops) * per
         w_bits = sum(r.info.weights * r.weight_bits + r.info.bias * r.bias_bits for r in ops) * per
-        result.append(GroupTraffic(group=g, data_reads=reads[g], data_writes=writes[g], weight_reads=w_elems,
-                                   data_bits=read_bits[g] + write_bits[g], weight_bits=w_bits,
-                                   data_bits_32=32 * (reads[g] + writes[g]), weight_bits_32=32 * w_elems))
+        result.append(GroupTraffic(group=g, data_reads=reads[g][0], data_writes=writes[g][0], weight_reads=w_elems,
+                                   data_bits=reads[g][1] + writes[g][1], weight_bits=w_bits,
+                                   data_bits_32=32 * (reads[g][0] + writes[g][0]), weight_bits_32=32 * w_elems))
     return Traffic(result, batch_size)
 
 
@@ -191,7 +193,7 @@ def judd_plan(
         raise ValueError(f"{len(widths)} widths given for {len(order)} layers ({', '.join(order)})")
     fmts = [FixedPoint(w[0] + w[1], w[1]) if isinstance(w, tuple) else FixedPoint(int(w), 0) for w in widths]
     plan = PrecisionPlan()
-    for k, (g, members) in enumerate(order.items()):
+    for k, members in enumerate(order.values()):
         fmt = fmts[0] if k == 0 else fmts[k - 1]
         for name in members:
             plan = plan.with_layer(name, data=fmt)

@@ -144,9 +144,9 @@ def _raw(name: str, data_dir, download: bool) -> dict[str, tuple[np.ndarray, np.
         return _text_splits(read_text_entries(locate(s, s.files[0], data_dir, download)), int(s.extra["context"]))
     if name == "digits":
         x, y = read_digits()
-        test = _per_class_sample(y, 0.2, seed=0)
-        train = np.setdiff1d(np.arange(len(y)), test)
-        return {"train": (x[train], y[train]), "test": (x[test], y[test])}
+        held_out = _per_class_sample(y, 0.2, seed=0)
+        rest = np.setdiff1d(np.arange(len(y)), held_out)
+        return {"train": (x[rest], y[rest]), "test": (x[held_out], y[held_out])}
     raise AssertionError(name)
 
 

@@ -12,6 +12,7 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,18 +48,24 @@ def read_text_entries(path: Path, separator: bytes = b"%") -> list[bytes]:
                 f = tar.extractfile(member)
                 if f is None:
                     raise DatasetFileError(f"{path}: member {member.name} cannot be read")
-                chunk: list[bytes] = []
-                for line in f.read().split(b"\n"):
-                    if line.strip() == separator:
-                        entries.append(b"\n".join(chunk).strip(b"\n"))
-                        chunk = []
-                    else:
-                        chunk.append(line)
-                if any(c.strip() for c in chunk):
-                    entries.append(b"\n".join(chunk).strip(b"\n"))
+                entries += _split_entries(f.read(), separator)
     except (tarfile.TarError, EOFError, OSError) as err:
         raise DatasetFileError(f"{path}: not a readable .tar.gz text archive ({err})") from None
-    return [e for e in entries if e]
+    return entries
+
+
+def _split_entries(text: bytes, separator: bytes) -> list[bytes]:
+    """The non-empty entries of one file: text between lines holding only the separator."""
+    entries: list[bytes] = []
+    chunk: list[bytes] = []
+    for line in text.split(b"\n"):
+        if line.strip() == separator:
+            entries.append(b"\n".join(chunk).strip(b"\n"))
+            chunk = []
+        else:
+            chunk.append(line)
+    entries.append(b"\n".join(chunk).strip(b"\n"))
+    return [e for e in entries if e.strip()]
 
 
 def text_windows(entries: list[bytes], context: int) -> Arrays:
@@ -194,7 +201,7 @@ def read_image_folder(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, lis
             return {s: (z[f"{s}_x"], z[f"{s}_y"], classes) for s in [str(s) for s in z["splits"]]}
     decoded = _decode_image_folder(path)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{s}_{k}": v for s, (x, y, _) in decoded.items() for k, v in (("x", x), ("y", y))}
+    arrays: dict[str, Any] = {f"{s}_{k}": v for s, (x, y, _) in decoded.items() for k, v in (("x", x), ("y", y))}
     classes = next(iter(decoded.values()))[2]
     fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz")
     with os.fdopen(fd, "wb") as f:

@@ -17,7 +17,7 @@ terms, never quantized. Multi-head attention adds its input projections (`in_pro
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,12 @@ from .calls import Backend, linear_product, two_operand
 __all__ = ["attend", "scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
+@overload
+def _additive(mask: torch.Tensor, masked_when: bool, dtype: torch.dtype) -> torch.Tensor: ...
+@overload
+def _additive(mask: None, masked_when: bool, dtype: torch.dtype) -> None: ...
+@overload
+def _additive(mask: torch.Tensor | None, masked_when: bool, dtype: torch.dtype) -> torch.Tensor | None: ...
 def _additive(mask: torch.Tensor | None, masked_when: bool, dtype: torch.dtype) -> torch.Tensor | None:
     """A float mask to add to the scores; bool masks give -inf where a position is masked."""
     if mask is None or mask.dtype != torch.bool:
@@ -100,59 +106,72 @@ def _heads(t: torch.Tensor, length: int, bh: int, hd: int) -> torch.Tensor:
     return t.reshape(length, bh, hd).transpose(0, 1)
 
 
+def _pad_masks(masks: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    """Each mask with one more (unmasked) key position."""
+    return [None if m is None else F.pad(m, (0, 1)) for m in masks]
+
+
+def _keys(k, v, bsz, bh, hd, bias_k, bias_v, static_k, static_v, add_zero_attn, masks):
+    """Keys and values per head, with MHA's optional extra key/value rows, and the masks padded to match."""
+    if bias_k is not None and bias_v is not None:
+        k, v = torch.cat([k, bias_k.repeat(1, bsz, 1)]), torch.cat([v, bias_v.repeat(1, bsz, 1)])
+        masks = _pad_masks(masks)
+    k = static_k if static_k is not None else _heads(k, k.shape[0], bh, hd)
+    v = static_v if static_v is not None else _heads(v, v.shape[0], bh, hd)
+    if add_zero_attn:
+        k, v = torch.cat([k, k.new_zeros(bh, 1, hd)], dim=1), torch.cat([v, v.new_zeros(bh, 1, hd)], dim=1)
+        masks = _pad_masks(masks)
+    return k, v, masks
+
+
+def _merged_mask(mask, pad_mask, bsz: int, heads: int, source: int, dtype) -> torch.Tensor | None:
+    """MHA's attention mask and key-padding mask as one additive (bsz * heads, L|1, S) mask."""
+    if pad_mask is not None:
+        pm = _additive(pad_mask, masked_when=True, dtype=dtype).view(bsz, 1, 1, source).expand(-1, heads, -1, -1)
+        pm = pm.reshape(bsz * heads, 1, source)
+        mask = pm if mask is None else mask + pm
+    if mask is not None and mask.dim() == 3:
+        mask = mask.view(bsz * heads, -1, source)
+    return mask
+
+
+def _mha(backend: Backend, query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p,
+         out_proj_weight, out_proj_bias, training, key_padding_mask, need_weights, attn_mask, use_separate_proj_weight, q_proj_weight,
+         k_proj_weight, v_proj_weight, static_k, static_v, average_attn_weights) -> tuple[torch.Tensor, torch.Tensor | None]:
+    unbatched = query.dim() == 2
+    q, k, v = _projections(backend, query, key, value, query.shape[-1], in_proj_weight, in_proj_bias, use_separate_proj_weight,
+                           q_proj_weight, k_proj_weight, v_proj_weight)
+    if unbatched:
+        q, k, v = q[:, None], k[:, None], v[:, None]
+    length, bsz, e = q.shape
+    hd, bh = e // num_heads, bsz * num_heads
+    pad = key_padding_mask if key_padding_mask is None or not unbatched else key_padding_mask[None]
+    k, v, (mask, pad) = _keys(k, v, bsz, bh, hd, bias_k, bias_v, static_k, static_v, add_zero_attn,
+                              [_additive(attn_mask, masked_when=True, dtype=q.dtype), pad])
+    mask = _merged_mask(mask, pad, bsz, num_heads, k.shape[1], q.dtype)
+    out, p = attend(backend, _heads(q, length, bh, hd), k, v, mask, dropout_p if training else 0.0, 1.0 / math.sqrt(hd))
+    out = backend.product(linear_product(out.transpose(0, 1).reshape(length * bsz, e), out_proj_weight, out_proj_bias)).view(length, bsz, e)
+    weights = None
+    if need_weights:
+        weights = p.view(bsz, num_heads, length, k.shape[1])
+        weights = weights.mean(dim=1) if average_attn_weights else weights
+        weights = weights.squeeze(0) if unbatched else weights
+    return (out.squeeze(1) if unbatched else out), weights
+
+
 def multi_head_attention_forward(backend: Backend, query, key, value, embed_dim_to_check, num_heads, in_proj_weight,
                                  in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
                                  training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
                                  use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None, v_proj_weight=None,
                                  static_k=None, static_v=None, average_attn_weights=True, is_causal=False) -> Any:
-    """`F.multi_head_attention_forward`, decomposed (see the module docstring)."""
+    """`F.multi_head_attention_forward`, decomposed (see the module docstring); `is_causal` is
+    only a hint in PyTorch (the mask is given), so the mask is what counts."""
     args = (query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
             dropout_p, out_proj_weight, out_proj_bias)
     options = dict(training=training, key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
                    use_separate_proj_weight=use_separate_proj_weight, q_proj_weight=q_proj_weight, k_proj_weight=k_proj_weight,
-                   v_proj_weight=v_proj_weight, static_k=static_k, static_v=static_v, average_attn_weights=average_attn_weights,
-                   is_causal=is_causal)
-
-    def original():
-        return F.multi_head_attention_forward(*args, **options)
-
-    def decomposed():
-        unbatched = query.dim() == 2
-        q, k, v = _projections(backend, query, key, value, query.shape[-1], in_proj_weight, in_proj_bias,
-                               use_separate_proj_weight, q_proj_weight, k_proj_weight, v_proj_weight)
-        if unbatched:
-            q, k, v = q[:, None], k[:, None], v[:, None]
-        length, bsz, e = q.shape
-        hd, bh = e // num_heads, bsz * num_heads
-        mask = _additive(attn_mask, masked_when=True, dtype=q.dtype)
-        pad_mask = key_padding_mask if key_padding_mask is None or not unbatched else key_padding_mask[None]
-        if bias_k is not None and bias_v is not None:
-            k, v = torch.cat([k, bias_k.repeat(1, bsz, 1)]), torch.cat([v, bias_v.repeat(1, bsz, 1)])
-            mask = None if mask is None else F.pad(mask, (0, 1))
-            pad_mask = None if pad_mask is None else F.pad(pad_mask, (0, 1))
-        q = _heads(q, length, bh, hd)
-        k = static_k if static_k is not None else _heads(k, k.shape[0], bh, hd)
-        v = static_v if static_v is not None else _heads(v, v.shape[0], bh, hd)
-        if add_zero_attn:
-            k = torch.cat([k, k.new_zeros(bh, 1, hd)], dim=1)
-            v = torch.cat([v, v.new_zeros(bh, 1, hd)], dim=1)
-            mask = None if mask is None else F.pad(mask, (0, 1))
-            pad_mask = None if pad_mask is None else F.pad(pad_mask, (0, 1))
-        source = k.shape[1]
-        if pad_mask is not None:
-            pm = _additive(pad_mask, masked_when=True, dtype=q.dtype).view(bsz, 1, 1, source).expand(-1, num_heads, -1, -1)
-            pm = pm.reshape(bh, 1, source)
-            mask = pm if mask is None else mask + pm
-        if mask is not None and mask.dim() == 3:
-            mask = mask.view(bh, -1, source)
-        out, p = attend(backend, q, k, v, mask, dropout_p if training else 0.0, 1.0 / math.sqrt(hd))
-        out = out.transpose(0, 1).reshape(length * bsz, e)
-        out = backend.product(linear_product(out, out_proj_weight, out_proj_bias)).view(length, bsz, e)
-        weights = None
-        if need_weights:
-            weights = p.view(bsz, num_heads, length, source)
-            weights = weights.mean(dim=1) if average_attn_weights else weights
-            weights = weights.squeeze(0) if unbatched else weights
-        return (out.squeeze(1) if unbatched else out), weights
-
-    return backend.composite(original, decomposed)
+                   v_proj_weight=v_proj_weight, static_k=static_k, static_v=static_v, average_attn_weights=average_attn_weights)
+    return backend.composite(
+        lambda: F.multi_head_attention_forward(*args, **options, is_causal=is_causal),
+        lambda: _mha(backend, query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p,
+                     out_proj_weight, out_proj_bias, **options))

@@ -41,7 +41,8 @@ def _scale(w: torch.Tensor, scale: torch.Tensor, layer: nn.Module) -> torch.Tens
     return w * scale.reshape(-1, *([1] * (w.dim() - 1)))
 
 
-def _fold(layer: nn.Module, bn: nn.Module) -> None:
+def _fold(layer: Any, bn: Any) -> None:
+    """Fold BatchNorm `bn` into the weight and bias of `layer`, in place."""
     with torch.no_grad():
         gamma = bn.weight if bn.affine else torch.ones_like(bn.running_var)
         beta = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
@@ -51,7 +52,14 @@ def _fold(layer: nn.Module, bn: nn.Module) -> None:
         layer.bias = nn.Parameter((old - bn.running_mean) * scale + beta)
 
 
-def _why_not(tr: Trace, model: nn.Module, bn_name: str, bn: nn.Module) -> tuple[str | None, nn.Module | None]:
+def _out_channels(layer: Any) -> int:
+    """Output channels of a linear or convolution layer (a transposed one keeps them per group)."""
+    if isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        return layer.weight.shape[1] * layer.groups
+    return layer.weight.shape[0]
+
+
+def _why_not(tr: Trace, model: nn.Module, bn_name: str, bn: Any) -> tuple[str | None, Any]:
     """(reason the BatchNorm cannot be folded or None, the layer to fold it into)."""
     if bn.running_mean is None:
         return "it keeps no running statistics", None
@@ -66,7 +74,7 @@ def _why_not(tr: Trace, model: nn.Module, bn_name: str, bn: nn.Module) -> tuple[
     if info is None or info.weight is None or not info.weight.endswith("weight"):
         return "its input does not come from a linear or convolution layer", None
     owner_name = info.weight.rpartition(".")[0]
-    layer = model.get_submodule(owner_name) if owner_name else model
+    layer: Any = model.get_submodule(owner_name) if owner_name else model
     if not isinstance(layer, _FOLDABLE) or layer.weight is not model.get_parameter(info.weight):
         return f"its input comes from {producer!r}, which is not a Linear or convolution module", None
     if sum(o.weight == info.weight for o in tr.ops) > 1:
@@ -74,8 +82,7 @@ def _why_not(tr: Trace, model: nn.Module, bn_name: str, bn: nn.Module) -> tuple[
     others = [name for name, frame in tr.uses[inputs[0]] if frame != id(bn)]
     if others:
         return f"the output of {producer!r} also feeds {others[0] or 'another op'}", None
-    channels = layer.weight.shape[1] * layer.groups if isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)) else layer.weight.shape[0]
-    if bn.num_features != channels or (isinstance(layer, nn.Linear) and len(info.output_shape) != 1):
+    if bn.num_features != _out_channels(layer) or (isinstance(layer, nn.Linear) and len(info.output_shape) != 1):
         return f"it does not normalize the output channels of {producer!r}", None
     return None, layer
 
@@ -84,11 +91,11 @@ def fold_into(model: nn.Module, example: Any) -> tuple[str, ...]:
     """Fold every foldable BatchNorm of `model` in place; returns "name: reason" for the others."""
     tr = trace(model, example)
     left = []
-    plan = []
+    plan: list[tuple[str, nn.Module, nn.Module]] = []
     for name, bn in model.named_modules():
         if isinstance(bn, _BN):
             reason, layer = _why_not(tr, model, name, bn)
-            if reason is None:
+            if layer is not None:
                 plan.append((name, bn, layer))
             else:
                 left.append(f"{name}: {reason}")

@@ -191,6 +191,7 @@ def _matmul_acc(x, y, b, a, r, g, xf, yf):
 
 def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
                  epilogue: Callable[[torch.Tensor], torch.Tensor] | None = None, label: str | None = None) -> Product:
+    """`a @ b` (+ bias, then `epilogue`) as a product op; a parameter operand is the weight."""
     macs, outputs = _matmul_macs(a, b)
 
     def compute(x, y, bb):
@@ -316,6 +317,8 @@ def _bags(input: torch.Tensor, offsets: torch.Tensor | None, include_last_offset
     """(B, L) padded indices (padding: -1) and the (B,) bag sizes of an embedding_bag call."""
     if input.dim() == 2:
         idx = input
+    elif offsets is None:
+        raise ValueError("embedding_bag: a 1-D input needs offsets")
     else:
         bounds = offsets.tolist() + ([] if include_last_offset else [input.numel()])
         pieces = [input[s:e] for s, e in zip(bounds[:-1], bounds[1:])]

@@ -53,11 +53,11 @@ class _ValueOf(torch.autograd.Function):
     """Forward: the second tensor's values, bit for bit; backward: the first tensor's gradient."""
 
     @staticmethod
-    def forward(ctx, differentiable, values):  # type: ignore[override]
+    def forward(ctx, differentiable, values):
         return values.clone()
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         return grad, None
 
 
@@ -146,10 +146,10 @@ class Emulator:
                  bias: torch.Tensor | None) -> torch.Tensor:
         acc = spec.precision.accumulator
         if acc is None or p.accumulate is None:
-            return p.compute(*operands, bias)
+            return p.compute(operands[0], operands[1], bias)
         out = p.accumulate(operands[0], operands[1], bias, acc, self.rounding, self.generator, formats[0], formats[1])
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (*operands, bias)):
-            out = _ValueOf.apply(p.compute(*operands, bias), out)
+            out = _ValueOf.apply(p.compute(operands[0], operands[1], bias), out)
         return out
 
     def elementwise(self, kind: str, compute: Callable[[], Any], label: str | None = None, inputs: tuple = ()) -> Any:

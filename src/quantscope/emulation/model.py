@@ -41,7 +41,7 @@ class OpTable(Sequence[OpInfo]):
     unsupported: tuple[OpInfo, ...] = ()
     elementwise: tuple[OpInfo, ...] = ()
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, str):
             for o in self.ops + self.elementwise:
                 if o.name == i:

@@ -47,7 +47,9 @@ def _step(backend: Backend, mode: str, prefix: str, xi: torch.Tensor, h: torch.T
         act = torch.tanh if mode == "rnn_tanh" else torch.relu
         return backend.elementwise(mode.removeprefix("rnn_"), lambda: act(gates), label=name("h")), None
     i, f, g, o = gates.chunk(4, -1)
-    c = backend.elementwise("add", lambda: torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), label=name("c"))
+    assert c is not None, "an LSTM step carries a cell state"
+    cell = c
+    c = backend.elementwise("add", lambda: torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g), label=name("c"))
     h = backend.elementwise("mul", lambda: torch.sigmoid(o) * torch.tanh(c), label=name("h"))
     if w_hr is not None:
         h = backend.product(linear_product(h, w_hr, None, name("hr")))
@@ -74,7 +76,8 @@ def _network(backend: Backend, mode: str, input, hx, params, has_biases, num_lay
     per = len(params) // (num_layers * directions)
     x = input.transpose(0, 1) if batch_first else input
     h0, c0 = (hx[0], hx[1]) if mode == "lstm" else (hx, None)
-    hs, cs = [], []
+    hs: list[torch.Tensor] = []
+    cs: list[Any] = []
     for layer in range(num_layers):
         outs = []
         for d in range(directions):

@@ -14,7 +14,6 @@ from ..formats import Format
 if TYPE_CHECKING:
     from .calls import Product
     from .emulator import OpSpec
-    from .model import EmulatedModel
 
 __all__ = ["LayerStats", "observe", "record"]
 

@@ -89,8 +89,8 @@ def create(name: str, width: float = 1.0, device: str | torch.device | None = No
         torch.manual_seed(seed)
     with torch.device(device) if device is not None else contextlib.nullcontext():
         model = spec.build(width)
-    model.quantscope_name = name  # type: ignore[attr-defined]
-    model.quantscope_width = float(width)  # type: ignore[attr-defined]
+    model.quantscope_name = name  # type: ignore[assignment]
+    model.quantscope_width = float(width)  # type: ignore[assignment]
     return model
 
 

@@ -6,6 +6,7 @@ counts and MACs without allocating memory.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 import torch
@@ -18,10 +19,10 @@ def alexnet(width: float = 1.0) -> nn.Sequential:
     """Caffe's bvlc_alexnet (227x227 input, grouped conv2/4/5)."""
     c = [_w(v, width) for v in (96, 256, 384, 384, 256)]
     h = _w(4096, width)
-    lrn = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
+    lrn = functools.partial(nn.LocalResponseNorm, 5, alpha=1e-4, beta=0.75, k=1.0)
     return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, c[0], 11, stride=4)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(3, 2)), ("norm1", nn.LocalResponseNorm(**lrn)),
-        ("conv2", nn.Conv2d(c[0], c[1], 5, padding=2, groups=2)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(3, 2)), ("norm2", nn.LocalResponseNorm(**lrn)),
+        ("conv1", nn.Conv2d(3, c[0], 11, stride=4)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(3, 2)), ("norm1", lrn()),
+        ("conv2", nn.Conv2d(c[0], c[1], 5, padding=2, groups=2)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(3, 2)), ("norm2", lrn()),
         ("conv3", nn.Conv2d(c[1], c[2], 3, padding=1)), ("relu3", nn.ReLU()),
         ("conv4", nn.Conv2d(c[2], c[3], 3, padding=1, groups=2)), ("relu4", nn.ReLU()),
         ("conv5", nn.Conv2d(c[3], c[4], 3, padding=1, groups=2)), ("relu5", nn.ReLU()), ("pool5", nn.MaxPool2d(3, 2)),
@@ -73,7 +74,7 @@ class Inception(nn.Module):
         self.add_module("relu_pool_proj", relu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self._modules
+        m: dict[str, nn.Module] = self._modules  # type: ignore[assignment]
         b1 = m["relu_1x1"](m["1x1"](x))
         b3 = m["relu_3x3"](m["3x3"](m["relu_3x3_reduce"](m["3x3_reduce"](x))))
         b5 = m["relu_5x5"](m["5x5"](m["relu_5x5_reduce"](m["5x5_reduce"](x))))
@@ -97,13 +98,13 @@ _INCEPTIONS = [
 def googlenet(width: float = 1.0) -> nn.Sequential:
     """Caffe's bvlc_googlenet (224x224 input; the auxiliary classifiers are omitted)."""
     w = lambda v: _w(v, width)  # noqa: E731
-    lrn = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
+    lrn = functools.partial(nn.LocalResponseNorm, 5, alpha=1e-4, beta=0.75, k=1.0)
     layers: list[tuple[str, nn.Module]] = [
         ("conv1/7x7_s2", nn.Conv2d(3, w(64), 7, stride=2, padding=3)), ("conv1/relu_7x7", nn.ReLU()),
-        ("pool1/3x3_s2", nn.MaxPool2d(3, 2, ceil_mode=True)), ("pool1/norm1", nn.LocalResponseNorm(**lrn)),
+        ("pool1/3x3_s2", nn.MaxPool2d(3, 2, ceil_mode=True)), ("pool1/norm1", lrn()),
         ("conv2/3x3_reduce", nn.Conv2d(w(64), w(64), 1)), ("conv2/relu_3x3_reduce", nn.ReLU()),
         ("conv2/3x3", nn.Conv2d(w(64), w(192), 3, padding=1)), ("conv2/relu_3x3", nn.ReLU()),
-        ("conv2/norm2", nn.LocalResponseNorm(**lrn)), ("pool2/3x3_s2", nn.MaxPool2d(3, 2, ceil_mode=True)),
+        ("conv2/norm2", lrn()), ("pool2/3x3_s2", nn.MaxPool2d(3, 2, ceil_mode=True)),
     ]
     for name, cin, *sizes in _INCEPTIONS:
         layers.append((name, Inception(w(cin), *(w(s) for s in sizes))))

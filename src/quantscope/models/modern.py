@@ -200,6 +200,8 @@ def gru_mnist(width: float = 1.0) -> nn.Module:
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with one qkv projection (nanoGPT's layout)."""
 
+    mask: torch.Tensor
+
     def __init__(self, dim: int, heads: int, context: int, spelling: str) -> None:
         super().__init__()
         self.qkv = nn.Linear(dim, 3 * dim)

@@ -5,6 +5,7 @@ Widths scale by `width` (channels and hidden units, never the input or the class
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 from torch import nn
@@ -45,12 +46,12 @@ def convnet(width: float = 1.0) -> nn.Sequential:
 def _cifar10_full(channels: tuple[int, int, int], width: float) -> nn.Sequential:
     """Caffe's cifar10_full: conv5x5 pad 2 with max/avg 3x3 stride-2 pooling (ceil mode) and LRN."""
     c1, c2, c3 = (_w(c, width) for c in channels)
-    lrn = dict(size=3, alpha=5e-5, beta=0.75, k=1.0)
+    lrn = functools.partial(nn.LocalResponseNorm, 3, alpha=5e-5, beta=0.75, k=1.0)
     return _seq(
         ("conv1", nn.Conv2d(3, c1, 5, padding=2)), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
-        ("relu1", nn.ReLU()), ("norm1", nn.LocalResponseNorm(**lrn)),
+        ("relu1", nn.ReLU()), ("norm1", lrn()),
         ("conv2", nn.Conv2d(c1, c2, 5, padding=2)), ("relu2", nn.ReLU()),
-        ("pool2", nn.AvgPool2d(3, 2, ceil_mode=True)), ("norm2", nn.LocalResponseNorm(**lrn)),
+        ("pool2", nn.AvgPool2d(3, 2, ceil_mode=True)), ("norm2", lrn()),
         ("conv3", nn.Conv2d(c2, c3, 5, padding=2)), ("relu3", nn.ReLU()),
         ("pool3", nn.AvgPool2d(3, 2, ceil_mode=True)),
         ("flatten", nn.Flatten()),
@@ -106,7 +107,7 @@ def mlp(width: float = 1.0, dropout: float = 0.2) -> nn.Sequential:
         size = h
     layers.append(("fc4", nn.Linear(size, 10)))
     model = _seq(*layers)
-    model.weight_clip = 1.0  # type: ignore[attr-defined]
+    model.weight_clip = 1.0  # type: ignore[assignment]
     return model
 
 

@@ -220,7 +220,7 @@ class _Capture:
                     t = t + self.noise(name, role, t)
                 nodes[role] = t
             operands.append(t)
-        out = p.compute(*operands, p.bias)
+        out = p.compute(operands[0], operands[1], p.bias)
         if p.epilogue is not None:
             out = p.epilogue(out)
         out = out.view_as(out)
@@ -416,6 +416,20 @@ def _steps(scale: dict[str, LayerRange], b_a: int, b_w: int) -> Callable[[str, s
     return lambda name, role: scale[name].scale(role) * 2.0 ** -((b_w if role == "weights" else b_a) - 1)
 
 
+def _first_order_change(sources, grads, weight_noise: dict[str, torch.Tensor], step, gen) -> torch.Tensor:
+    """sum_h g_ih n_h per class: fresh noise on activations, the trial's draw on each op's weight."""
+    change = torch.zeros(grads[0].shape[0], dtype=torch.float64)
+    for (c, role, node), g in zip(sources, grads):
+        if role == "weights" and c.name in weight_noise:
+            noise = weight_noise[c.name]
+        else:
+            noise = (torch.rand(node.numel(), generator=gen, dtype=torch.float64) - 0.5) * step(c.name, role)
+            if role == "weights":
+                weight_noise[c.name] = noise
+        change += g @ noise
+    return change
+
+
 def linearized_mismatch(
     model: nn.Module,
     x: torch.Tensor,
@@ -449,15 +463,7 @@ def linearized_mismatch(
             margins = (z[0, y] - z[0]).detach().double()
             margins[y] = math.inf
             for trial in range(trials):
-                change = torch.zeros(z.shape[1], dtype=torch.float64)
-                for (c, role, node), g in zip(sources, grads):
-                    if role == "weights":
-                        if c.name not in weight_noise[trial]:
-                            weight_noise[trial][c.name] = (torch.rand(node.numel(), generator=gen, dtype=torch.float64) - 0.5) * step(c.name, role)
-                        noise = weight_noise[trial][c.name]
-                    else:
-                        noise = (torch.rand(node.numel(), generator=gen, dtype=torch.float64) - 0.5) * step(c.name, role)
-                    change += g @ noise
+                change = _first_order_change(sources, grads, weight_noise[trial], step, gen)
                 flips += int(bool((change > margins).any()))
     return flips / (len(x) * trials)
 
@@ -490,7 +496,7 @@ def noise_mismatch(
     for _ in range(draws):
         weights: dict[str, torch.Tensor] = {}
 
-        def noise(name: str, role: str, t: torch.Tensor) -> torch.Tensor:
+        def noise(name: str, role: str, t: torch.Tensor, weights: dict[str, torch.Tensor] = weights) -> torch.Tensor:
             if role == "weights":
                 if name not in weights:
                     weights[name] = (torch.rand(t.shape, generator=gen) - 0.5) * step(name, role)

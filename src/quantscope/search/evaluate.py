@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -177,7 +177,9 @@ class Budget:
 
 
 class Executor(Protocol):
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterable[Any]: ...
+    """Anything that maps a function over items, results in order (see `quantscope.executors`)."""
+
+    def map(self, fn: Any, items: Iterable[Any]) -> Iterable[Any]: ...
 
 
 class Evaluator:

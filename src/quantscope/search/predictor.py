@@ -84,7 +84,7 @@ def hill_search(
         result.probes += 1
     ranked = sorted(cands, key=speed, reverse=True)
     predicted_ok = [c for c in ranked if result.predictions[str(c)] >= target]
-    current = predicted_ok[0] if predicted_ok else ranked[-1]
+    current: Format | None = predicted_ok[0] if predicted_ok else ranked[-1]
     met: list[Format] = []
     tried: set[str] = set()
     for _ in range(k):

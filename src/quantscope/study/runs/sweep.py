@@ -38,6 +38,10 @@ class FixedGrid(Strict):
     signed: bool = True
 
 
+Target = Literal["weights", "data", "bias", "accumulator"]
+_DEFAULT_TARGETS: list[Target] = ["weights", "data"]
+
+
 class SweepRun(RunConfig):
     """Uniform plans over a grid: explicit `formats`, custom floats, fixed points, or all three,
     applied to `targets`."""
@@ -46,7 +50,7 @@ class SweepRun(RunConfig):
     formats: list[FormatStr] = Field(default_factory=list)
     float: FloatGrid | None = None
     fixed: FixedGrid | None = None
-    targets: list[Literal["weights", "data", "bias", "accumulator"]] = Field(default_factory=lambda: ["weights", "data"], min_length=1)
+    targets: list[Target] = Field(default_factory=lambda: list(_DEFAULT_TARGETS), min_length=1)
 
     @model_validator(mode="after")
     def _some(self) -> SweepRun:

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from reference import reference_quantize
 
 from quantscope import FixedPoint, MiniFloat, PowerOfTwo, quantize
-from reference import reference_quantize
 
 MODES = ["nearest", "floor", "toward_zero"]
 

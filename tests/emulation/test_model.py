@@ -7,11 +7,11 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from nets import ConvBN, LeNetStyle
 from torch import nn
 
 import quantscope as qs
 from quantscope import FixedPoint, PrecisionPlan, arith, quantize
-from nets import ConvBN, LeNetStyle
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from studies import TINY, stored
 from typer.testing import CliRunner
 
 from quantscope.cli import app
@@ -21,7 +22,6 @@ from quantscope.executors import ProcessPool
 from quantscope.store import Store
 from quantscope.study import load_config, run_study
 
-from studies import TINY, stored
 
 # ------------------------------------------------------------------------------- validation
 @pytest.mark.parametrize("change, message", [
@@ -49,7 +49,7 @@ def test_config_errors_name_the_key_and_the_value(change, message):
 
 
 def test_checkpoint_that_does_not_fit_the_model_is_a_clear_error(tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = {**copy.deepcopy(TINY), "model": {"name": "digits-cnn", "checkpoint": str(root / "checkpoints" / "lenet-mnist.pt")}}
     with pytest.raises(ValueError, match="lenet-mnist.pt does not fit model digits-cnn"):
         run_study(cfg, tmp_path, progress=False, report=False, log=lambda m: None)

@@ -9,13 +9,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATASETS
 from PIL import Image
 
 from quantscope import published
 from quantscope.report import figures, load_results, report_tables, write_report
 from quantscope.study import run_study
-
-from conftest import SHARED_DATASETS
 
 LENET = {
     "name": "lenet-check",
@@ -32,7 +31,7 @@ LENET = {
 def test_lenet_tables_put_the_papers_numbers_beside_ours(tmp_path):
     if not (SHARED_DATASETS / "mnist").exists():
         pytest.skip(f"MNIST is not in {SHARED_DATASETS}")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cfg = {**LENET, "model": {**LENET["model"], "checkpoint": os.path.join(root, "checkpoints", "lenet-mnist.pt")}}
     run_study(cfg, tmp_path, data_dir=SHARED_DATASETS, progress=False, report=False, log=lambda m: None)
     results = load_results(tmp_path)

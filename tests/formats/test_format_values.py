@@ -78,7 +78,7 @@ def test_adaptive_formats_refuse_static_questions_until_resolved():
     with pytest.raises(ValueError, match="adaptive"):
         FixedPoint(8, "auto").values()
     with pytest.raises(ValueError, match="resolve"):
-        PowerOfTwo(6).max_value
+        _ = PowerOfTwo(6).max_value
     assert FixedPoint(8, "auto").adaptive and not FixedPoint(8, 1).adaptive
 
 

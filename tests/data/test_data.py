@@ -12,12 +12,12 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATASETS
 
 from quantscope import data
 from quantscope.data import DatasetFileError
 from quantscope.data.files import fetch_file
 from quantscope.data.readers import read_svhn_mat
-from conftest import SHARED_DATASETS
 
 needs_shared = pytest.mark.skipif(not (SHARED_DATASETS / "MANIFEST.json").exists(), reason=f"shared datasets not found at {SHARED_DATASETS}")
 

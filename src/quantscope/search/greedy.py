@@ -1,0 +1,136 @@
+"""Judd et al.'s per-layer data-width search: a uniform sweep for the start, then greedy descent
+(Table 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..formats import FixedPoint, Format
+from ..plan import PrecisionPlan
+from .evaluate import Budget, Executor, Point, evaluate_many
+from .sweep import SearchResult, labelled, sweep
+
+__all__ = ["JUDD_UNIFORM_WIDTHS", "JuddResult", "data_plan", "greedy", "judd_descent"]
+
+
+def _signs(signed: bool | Sequence[bool], n: int) -> list[bool]:
+    if isinstance(signed, bool):
+        return [signed] * n
+    if len(signed) != n:
+        raise ValueError(f"{len(signed)} signedness flags given for {n} layers")
+    return [bool(v) for v in signed]
+
+
+def data_plan(layers: Sequence[str], widths: Sequence[tuple[int, int]], weights: Format | str = "float32",
+              signed: bool | Sequence[bool] = True) -> PrecisionPlan:
+    """A plan with per-layer data formats I.F (and one weight format for all layers). `signed`
+    may be one flag or one per layer (unsigned suits non-negative data: see `layer_ranges`)."""
+    plan = PrecisionPlan.uniform(weights=weights)
+    for layer, (i, f), sign in zip(layers, widths, _signs(signed, len(layers))):
+        plan = plan.with_layer(layer, data=FixedPoint(i + f, f, signed=sign))
+    return plan
+
+
+def _one_bit_less(current: list[tuple[int, int]], signs: list[bool]) -> list[list[tuple[int, int]]]:
+    """Every width list with one op's integer or fraction bits lowered by one (a signed width
+    keeps its sign bit; every width keeps at least one bit)."""
+    out = []
+    for k, (i, f) in enumerate(current):
+        for ni, nf in ((i - 1, f), (i, f - 1)):
+            if ni >= (1 if signs[k] else 0) and nf >= 0 and ni + nf >= 1:
+                out.append([*current[:k], (ni, nf), *current[k + 1 :]])
+    return out
+
+
+def greedy(
+    evaluator: Callable[[PrecisionPlan], Point],
+    layers: Sequence[str],
+    start: Sequence[tuple[int, int]],
+    float_accuracy: float,
+    tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
+    cost: str = "traffic",
+    weights: Format | str = "float32",
+    signed: bool | Sequence[bool] = True,
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+) -> SearchResult:
+    """Judd's descent: from per-layer data widths `start` (I, F), try lowering each layer's
+    integer or fraction bits by one; continue from the candidate with the best accuracy; record
+    every point. Stops when no candidate stays within the largest tolerance, when no bit can be
+    dropped, or at the budget. `best[tol]` is the lowest-`cost` point whose accuracy is at least
+    (1 - tol) x float accuracy (Judd's error relative to the baseline)."""
+    floor = (1 - max(tolerances)) * float_accuracy
+    signs = _signs(signed, len(layers))
+    current = [(int(i), int(f)) for i, f in start]
+    result = SearchResult()
+    first, complete = evaluate_many(evaluator, [data_plan(layers, current, weights, signed)], executor, budget)
+    result.points += [labelled(p, step=0, widths=[list(w) for w in current]) for p in first]
+    step = 0
+    while complete:
+        step += 1
+        candidates = _one_bit_less(current, signs)
+        if not candidates:
+            break
+        points, complete = evaluate_many(evaluator, [data_plan(layers, c, weights, signed) for c in candidates], executor, budget)
+        points = [labelled(p, step=step, widths=[list(w) for w in c]) for p, c in zip(points, candidates)]
+        result.points += points
+        if not points:
+            break
+        best_i = max(range(len(points)), key=lambda j: points[j].accuracy)
+        if points[best_i].accuracy < floor:
+            break
+        current = candidates[best_i]
+    result.complete = complete
+    for tol in tolerances:
+        ok = [p for p in result.points if p.accuracy >= (1 - tol) * float_accuracy]
+        if ok:
+            result.best[f"{tol:.0%}"] = min(ok, key=lambda p: p.value(cost))
+    return result
+
+
+JUDD_UNIFORM_WIDTHS: tuple[tuple[int, int], ...] = tuple((i, f) for i in range(1, 13) for f in range(0, 5))
+"""Judd's uniform sweep: integer bits 1..12 by fraction bits 0..4."""
+
+
+@dataclass
+class JuddResult:
+    """Judd's whole procedure: the uniform sweep (points labelled `uniform=[I, F]`), the start
+    it gave, and the greedy descent from there."""
+
+    uniform: SearchResult
+    start: tuple[int, int] | None
+    greedy: SearchResult
+
+    def best_uniform(self, tolerance: float, float_accuracy: float, cost: str = "traffic") -> Point | None:
+        """The lowest-cost uniform point within `tolerance` of float accuracy (None if none)."""
+        ok = [p for p in self.uniform.points if p.accuracy >= (1 - tolerance) * float_accuracy]
+        return min(ok, key=lambda p: p.value(cost)) if ok else None
+
+
+def judd_descent(
+    evaluator: Callable[[PrecisionPlan], Point],
+    layers: Sequence[str],
+    float_accuracy: float,
+    uniform_widths: Sequence[tuple[int, int]] = JUDD_UNIFORM_WIDTHS,
+    tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
+    cost: str = "traffic",
+    weights: Format | str = "float32",
+    signed: bool | Sequence[bool] = True,
+    start_within: float = 0.001,
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+) -> JuddResult:
+    """Sweep uniform data widths I.F, start greedy from the cheapest one within `start_within`
+    of float accuracy (Judd: 0.1%), and descend. If no uniform width is close enough, or the
+    budget stops the sweep, greedy does not run (its result is empty and incomplete)."""
+    widths = [(int(i), int(f)) for i, f in uniform_widths]
+    uni = sweep(evaluator, [data_plan(layers, [w] * len(layers), weights, signed) for w in widths], executor, budget)
+    uni.points = [labelled(p, uniform=list(w)) for p, w in zip(uni.points, widths)]
+    close = [p for p in uni.points if p.accuracy >= (1 - start_within) * float_accuracy]
+    if not close or not uni.complete:
+        return JuddResult(uni, None, SearchResult(complete=False))
+    i, f = min(close, key=lambda p: (p.value(cost), -p.accuracy)).labels["uniform"]
+    start = (int(i), int(f))
+    result = greedy(evaluator, layers, [start] * len(layers), float_accuracy, tolerances, cost, weights, signed, executor, budget)
+    return JuddResult(uni, start, result)

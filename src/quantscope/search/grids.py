@@ -1,0 +1,39 @@
+"""Grids of formats and uniform plans for sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..formats import FixedPoint, Format, MiniFloat, as_format
+from ..plan import PrecisionPlan
+
+__all__ = ["float_formats", "fixed_formats", "uniform_plans"]
+
+
+def float_formats(exponents: Iterable[int] = range(2, 9), mantissas: Iterable[int] = range(1, 24)) -> list[Format]:
+    """Every custom float with the given exponent and mantissa bits that fits float32."""
+    out: list[Format] = []
+    for e in exponents:
+        for m in mantissas:
+            try:
+                out.append(MiniFloat(e, m))
+            except ValueError:
+                continue
+    return out
+
+
+def fixed_formats(integer_bits: Iterable[int], fraction_bits: Iterable[int], signed: bool = True) -> list[Format]:
+    """Fixed point I.F for every pair (I includes the sign bit when signed)."""
+    return [FixedPoint(i + f, f, signed=signed) for i in integer_bits for f in fraction_bits if i + f >= 1]
+
+
+def uniform_plans(formats: Iterable[Format | str], targets: Sequence[str] = ("weights", "data"), accumulate: bool = False) -> list[PrecisionPlan]:
+    """One uniform plan per format, applied to the named fields (and the accumulator if asked)."""
+    plans = []
+    for f in formats:
+        f = as_format(f)
+        fields = {t: f for t in targets}
+        if accumulate:
+            fields["accumulator"] = f
+        plans.append(PrecisionPlan.uniform(**fields))
+    return plans
