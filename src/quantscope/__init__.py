@@ -5,7 +5,7 @@ from .arith import trace_accumulation
 from .emulation import EmulatedModel, LayerStats, OpInfo, OpTable, emulate, fold_batchnorm, layers, observe
 from .formats import ALIASES, Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format, parse_format
 from .plan import LayerPrecision, PrecisionPlan
-from .quantize import ROUNDING_MODES, quantize, quantize_ste, release_scratch
+from .quantization import ROUNDING_MODES, quantize, quantize_ste, release_scratch
 
 LayerInfo = OpInfo  # the name before ops replaced layers
 

@@ -8,15 +8,17 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
+import yaml
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from .formats import Format, parse_format
 from .train import TrainConfig
+
+__all__ = ["app", "run"]
 
 _TRAIN = TrainConfig()  # the training defaults the options show
 
@@ -27,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 160)
+# output is plain text: values such as "[red]fixed<8,4>" or a path with brackets print as they are
+_console = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
 _state = {"debug": False}
 
 
@@ -37,18 +40,37 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
     _state["debug"] = debug
 
 
-def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print bad-input errors as one line (exit 2) unless --debug asks for the traceback."""
+#: errors that mean the input (arguments, files, folders) is wrong: exit status 2
+BAD_INPUT = (ValueError, OSError, yaml.YAMLError)
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    """Print one plain line on stderr and exit with `status`."""
+    sys.stderr.write("error: " + " ".join(message.split()) + "\n")
+    raise typer.Exit(status)
+
+
+def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The one error path of every command: bad input is one plain line on stderr (exit 2), an
+    internal error one line naming its type (exit 1), Ctrl-C exit 130; --debug re-raises."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as err:
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            raise typer.Exit(130) from None
+        except BAD_INPUT as err:
             if _state["debug"]:
                 raise
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
-            raise typer.Exit(2) from None
+            _fail(str(err) or type(err).__name__, 2)
+        except Exception as err:
+            if _state["debug"]:
+                raise
+            _fail(f"internal error ({type(err).__name__}: {err}); rerun with --debug for the traceback", 1)
 
     return wrapper
 
@@ -64,7 +86,7 @@ def _number(v: float | None) -> str:
     return f"{v:.6g}"
 
 
-def format_summary(fmt: Format) -> dict[str, Any]:
+def _format_summary(fmt: Format) -> dict[str, Any]:
     """The facts `quantscope formats` shows about one static format."""
     return {
         "format": str(fmt),
@@ -78,7 +100,7 @@ def format_summary(fmt: Format) -> dict[str, Any]:
 
 
 @app.command()
-@friendly_errors
+@_friendly_errors
 def formats(
     specs: list[str] = typer.Argument(..., metavar="FMT...", help="Format strings, e.g. fixed<8,4> float<4,3> e4m3fn pow2<6,0>."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -99,7 +121,7 @@ def formats(
                 f"{fmt} is adaptive (its grid is chosen per tensor); give a static form such as "
                 f"{'fixed<8,4>' if fmt.kind == 'fixed' else 'pow2<6,0>' if fmt.kind == 'pow2' else 'binary'}"
             )
-        rows.append(format_summary(fmt))
+        rows.append(_format_summary(fmt))
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
@@ -111,17 +133,17 @@ def formats(
             r["format"], str(r["bits"]), f"[{_number(r['min'])}, {_number(r['max'])}]",
             _number(r["min_positive"]), _number(r["step"]), f"{r['values']:,}",
         )
-    console.print(table)
+    _console.print(table)
 
 
 datasets_app = typer.Typer(help="List and download datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-DATA_DIR_HELP = "Folder holding dataset files (else $QUANTSCOPE_DATA_DIR, then the user cache)."
+_DATA_DIR_HELP = "Folder holding dataset files (else $QUANTSCOPE_DATA_DIR, then the user cache)."
 
 
 @datasets_app.command("list")
-@friendly_errors
+@_friendly_errors
 def datasets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the registered datasets and their files.
 
@@ -139,14 +161,14 @@ def datasets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
         table.add_column(col)
     for r in rows:
         table.add_row(r["name"], r["title"], ", ".join(r["files"]) or "(ships with scikit-learn)")
-    console.print(table)
+    _console.print(table)
 
 
 @datasets_app.command("fetch")
-@friendly_errors
+@_friendly_errors
 def datasets_fetch(
     name: str = typer.Argument(..., help="Dataset name (see `quantscope datasets list`)."),
-    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
 ) -> None:
     """Download a dataset's canonical files (if missing) and verify their checksums.
 
@@ -155,15 +177,13 @@ def datasets_fetch(
     from . import data
 
     for path in data.fetch(name, data_dir):
-        console.print(f"ok  {path}")
+        _console.print(f"ok  {path}")
 
 
 def _writable_folder(path: Path) -> None:
     """Raise now, before hours of work, if `path` cannot be written."""
     from .files import write_atomic
 
-    if path.is_dir():
-        raise ValueError(f"--out {str(path)!r} is a folder; give a file path such as {str(path / 'model.pt')!r}")
     try:
         write_atomic(path.parent / f".{path.name}.check", "")
         (path.parent / f".{path.name}.check").unlink()
@@ -172,7 +192,7 @@ def _writable_folder(path: Path) -> None:
 
 
 @app.command("train")
-@friendly_errors
+@_friendly_errors
 def train_cmd(
     model: str = typer.Argument(..., help="Registered network (lenet, cifarnet, alex, resnet20, vit, lstm-mnist, gpt-char, ...)."),
     dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the network's own)."),
@@ -185,7 +205,7 @@ def train_cmd(
     width: float = typer.Option(1.0, "--width", help="Width multiplier."),
     seed: int = typer.Option(0, "--seed"),
     out: str = typer.Option(None, "--out", help="Checkpoint path (default checkpoints/MODEL-DATASET.pt)."),
-    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT.progress (saved after every epoch)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing checkpoint (or start over an interrupted run)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
@@ -216,6 +236,8 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
     dataset = dataset or spec.dataset
     path = Path(out or f"checkpoints/{model}-{dataset}.pt")
     progress_file = path.with_name(path.name + ".progress")
+    if path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a folder; give a file path such as {str(path / 'model.pt')!r}")
     if path.exists() and not force:
         raise ValueError(f"{path} exists; pass --force to overwrite it, or --out to write elsewhere")
     if progress_file.exists() and not (resume or force):
@@ -227,23 +249,23 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
     tr = data.load(dataset, "train", data_dir, normalize=spec.normalize)
     te = data.load(dataset, "test", data_dir, normalize=spec.normalize)
     net = models.create(model, width=width, seed=cfg.seed).to(device)
-    result = train(net, tr, cfg, te, progress=True, progress_file=progress_file, on_epoch=lambda m: console.print(
+    result = train(net, tr, cfg, te, progress=True, progress_file=progress_file, on_epoch=lambda m: _console.print(
         f"epoch {m.epoch:3d}  loss {m.loss:.4f}  train {m.train_accuracy:.4f}  test {m.eval_accuracy:.4f}  {m.seconds:.0f}s"))
     meta = {"dataset": dataset, "seed": cfg.seed, "accuracy": result.final_accuracy, "epochs": cfg.epochs, "normalize": spec.normalize,
             "history": [{"epoch": m.epoch, "test_accuracy": m.eval_accuracy, "seconds": m.seconds} for m in result.history]}
     save_checkpoint(path, net.cpu(), meta)
     progress_file.unlink(missing_ok=True)
-    console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}", highlight=False, markup=False)
+    _console.print(f"test accuracy {result.final_accuracy:.4f}; checkpoint written to {path}")
 
 
 @app.command("eval")
-@friendly_errors
+@_friendly_errors
 def eval_cmd(
     checkpoint: str = typer.Argument(..., help="A checkpoint written by `quantscope train`."),
     plan: str = typer.Option(None, "--plan", help="A precision plan (.yaml/.json) or one format for weights and data, e.g. fixed<8,auto>."),
     split: str = typer.Option("test", "--split", help="train, test, val or test_rest."),
     dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the checkpoint's)."),
-    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Evaluate a checkpoint, in float or emulated under a precision plan.
@@ -273,7 +295,7 @@ def eval_cmd(
         typer.echo(json.dumps(result, indent=1))
         return
     for k, v in result.items():
-        console.print(f"{k:15s} {v:.4f}" if isinstance(v, float) else f"{k:15s} {v}")
+        _console.print(f"{k:15s} {v:.4f}" if isinstance(v, float) else f"{k:15s} {v}")
 
 
 def _plan_arg(plan: str | None):
@@ -284,7 +306,7 @@ def _plan_arg(plan: str | None):
 
 
 @app.command("cost")
-@friendly_errors
+@_friendly_errors
 def cost_cmd(
     model: str = typer.Argument(..., help="Registered network or a checkpoint (.pt)."),
     plan: str = typer.Option(None, "--plan", help="Plan file, 'WEIGHTS,DATA' formats, or one format for both."),
@@ -308,19 +330,19 @@ def cost_cmd(
     if as_json:
         typer.echo(json.dumps({"model": name, "plan": p.to_dict(), "hardware": hardware, "batch": batch, "layers": rows, "totals": totals}, indent=1))
         return
-    t = Table(title=escape(f"{name} under [{p.default}] on {hardware}"))
+    t = Table(title=f"{name} under [{p.default}] on {hardware}")
     cols = ["op", "kind", "MACs", "weights", "w bits", "d bits", "params KiB", "full adders", "cycles", "energy uJ"]
     for c in cols:
         t.add_column(c, justify="left" if c in ("op", "kind") else "right", no_wrap=True)
     for r in rows:
-        t.add_row(escape(r["layer"]), r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["w_bits"]), str(r["d_bits"]),
+        t.add_row(r["layer"], r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["w_bits"]), str(r["d_bits"]),
                   f"{r['param_kib']:.1f}", f"{r['full_adders']:.3g}", f"{r['cycles']:,}", f"{r['energy_uj']:.3f}")
     t.add_row("total", "", f"{totals['macs']:,}", "", "", "", f"{totals['param_kib']:.1f}", f"{totals['full_adders']:.3g}",
               f"{totals['cycles']:,}", f"{totals['energy_uj']:.3f}", style="bold")
-    console.print(t)
-    console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
-                  f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})", highlight=False)
-    console.print(note, highlight=False, markup=False)
+    _console.print(t)
+    _console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
+                  f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
+    _console.print(note)
 
 
 def _network(model: str):
@@ -366,29 +388,29 @@ def _run_study(config, out, executor, workers, address, resume, data_dir, report
     ex = _executor(executor, workers, address)
     try:
         result = run_study(config, out, ex, resume=resume, data_dir=data_dir, report=report, progress=True,
-                           log=lambda m: console.print(m, highlight=False))
+                           log=lambda m: _console.print(m))
     finally:
         ex.close()
-    console.print(f"{result.evaluated} points evaluated, {result.reused} read from the store, {result.seconds:.1f} s; "
+    _console.print(f"{result.evaluated} points evaluated, {result.reused} read from the store, {result.seconds:.1f} s; "
                   f"results in {result.store_path}")
     if result.report is not None:
-        console.print(f"report: {result.report}", highlight=False, soft_wrap=True)
+        _console.print(f"report: {result.report}", soft_wrap=True)
     return result
 
 
-EXECUTOR_HELP = "inprocess, process (a local pool of --workers) or ray (--address, else a local Ray instance)."
+_EXECUTOR_HELP = "inprocess, process (a local pool of --workers) or ray (--address, else a local Ray instance)."
 
 
 @app.command("study")
-@friendly_errors
+@_friendly_errors
 def study_cmd(
     config: str = typer.Argument(..., help="A study config (YAML); see docs/studies.md and experiments/configs/."),
     out: str = typer.Option(None, "--out", help="Results folder (default results/NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a study whose folder holds results (stored points are reused)."),
-    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    executor: str = typer.Option(None, "--executor", help=_EXECUTOR_HELP),
     workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers (implies --executor process when > 1)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (implies --executor ray)."),
-    data_dir: str = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
 ) -> None:
     """Run a study from a config: float baseline, every run's points, costs, report.
@@ -407,10 +429,10 @@ def study_cmd(
 
 
 @app.command("demo")
-@friendly_errors
+@_friendly_errors
 def demo_cmd(
     out: str = typer.Option("quantscope-demo", "--out", help="Results folder."),
-    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    executor: str = typer.Option(None, "--executor", help=_EXECUTOR_HELP),
     workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the demo's study config and exit."),
 ) -> None:
@@ -431,7 +453,7 @@ def demo_cmd(
 
 
 @app.command("report")
-@friendly_errors
+@_friendly_errors
 def report_cmd(
     results: str = typer.Argument(..., help="A study folder written by `quantscope study` (holds study.json and results.sqlite)."),
     out: str = typer.Option(None, "--out", help="Report folder (default RESULTS/report)."),
@@ -443,10 +465,10 @@ def report_cmd(
     from .report import write_report
 
     path = write_report(results, out)
-    console.print(f"report: {path}", highlight=False, soft_wrap=True)
+    _console.print(f"report: {path}", soft_wrap=True)
 
 
-def run() -> None:  # pragma: no cover - console entry point
+def run() -> None:  # pragma: no cover - _console entry point
     """Entry point for `python -m quantscope`."""
     app(prog_name="quantscope")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+__all__ = ["did_you_mean", "UnsupportedFormat"]
+
 
 def did_you_mean(value: object, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""

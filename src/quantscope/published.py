@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["HASHEMI_PRECISIONS", "HASHEMI_ENERGY_UJ", "HASHEMI_SAVINGS_PCT", "HASHEMI_ACCURACY_PCT", "JUDD_TABLE2", "HILL_POINTS"]
+
 #: Hashemi et al. precisions "(w, in)" and the uniform plan that expresses each
 HASHEMI_PRECISIONS: dict[str, tuple[str, str]] = {
     "Floating-Point (32,32)": ("float32", "float32"),

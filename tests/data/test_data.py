@@ -7,6 +7,7 @@ import hashlib
 import io
 import shutil
 import tarfile
+import warnings
 import zipfile
 
 import numpy as np
@@ -208,3 +209,21 @@ def test_files_are_found_in_data_dir_then_environment_then_cache(tmp_path, monke
     assert search_roots(tmp_path / "arg") == [tmp_path / "arg", tmp_path / "env", tmp_path / "cache" / "quantscope" / "datasets"]
     monkeypatch.delenv("QUANTSCOPE_DATA_DIR")
     assert search_roots() == [tmp_path / "cache" / "quantscope" / "datasets"]
+
+
+def test_a_corrupt_decoded_image_cache_is_named_and_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "imgs"
+    for rel in ("train/a/0.png", "train/b/0.png", "test/a/0.png", "test/b/0.png"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(_png(100 if "/b/" in rel else 7))
+    first = data.load(str(root), "train").images.clone()
+    (cache,) = (tmp_path / "cache").rglob("*.npz")
+    cache.write_bytes(cache.read_bytes()[:100])  # a write killed half-way, or a bad disk
+    with pytest.warns(UserWarning, match=f"decoded-image cache {cache} is unreadable"):
+        again = data.load(str(root), "train").images
+    assert torch.equal(again, first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(data.load(str(root), "train").images, first)  # rebuilt: read without a warning
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temp file left

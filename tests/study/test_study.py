@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from studies import TINY, stored
-from typer.testing import CliRunner
 
-from quantscope.cli import app
 from quantscope.cost import MacModel
 from quantscope.executors import ProcessPool
 from quantscope.store import Store
@@ -249,31 +247,3 @@ def test_sigkill_half_way_then_resume_loses_and_repeats_nothing(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- CLI
-def test_cli_study_report_and_errors(tiny_study, tmp_path):
-    runner = CliRunner()
-    cfg = tmp_path / "tiny.yaml"
-    small = copy.deepcopy(TINY)
-    small["runs"] = small["runs"][1:2]
-    cfg.write_text(yaml.safe_dump(small))
-    res = runner.invoke(app, ["study", str(cfg), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 0, res.output
-    assert "6 points evaluated" in res.output and "report:" in res.output
-    assert (tmp_path / "o" / "report" / "index.html").is_file()
-    res = runner.invoke(app, ["study", str(cfg), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "--resume" in res.output and "Traceback" not in res.output
-    res = runner.invoke(app, ["study", str(cfg), "--executor", "threads"])
-    assert res.exit_code == 2 and "unknown executor 'threads'" in res.output
-    res = runner.invoke(app, ["report", str(tmp_path)])
-    assert res.exit_code == 2 and "not a study folder" in res.output
-    res = runner.invoke(app, ["report", str(tiny_study[0]), "--out", str(tmp_path / "rep")])
-    assert res.exit_code == 0 and (tmp_path / "rep" / "energy_pareto.svg").is_file()
-    assert "--workers" in runner.invoke(app, ["study", "--help"]).output
-
-
-def test_demo_runs_offline_and_prints_the_report(tmp_path):
-    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
-    assert res.exit_code == 0, res.output
-    path = res.output.strip().splitlines()[-1].removeprefix("report: ")
-    assert Path(path).is_file() and Path(path).name == "index.html"
-    data = stored(tmp_path / "demo", "digits-demo")
-    assert {r for r, _, _ in data["runs"]} >= {"hashemi-precisions", "custom-floats", "judd-greedy", "sakr-bounds"}

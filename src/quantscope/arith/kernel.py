@@ -28,7 +28,7 @@ import math
 import torch
 
 from ..formats import Format
-from ..quantize import quantize
+from ..quantization import quantize
 
 __all__ = ["dot", "sequential", "work_dtype", "check_accumulator"]
 

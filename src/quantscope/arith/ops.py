@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..formats import Format, as_format
-from ..quantize import _check_rounding, quantize, to_dtype
+from ..quantization import _check_rounding, quantize, to_dtype
 from .kernel import check_accumulator, dot, sequential
 
 __all__ = ["add_bias", "pad", "linear", "conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "matmul", "embedding_bag", "trace_accumulation"]

@@ -33,6 +33,8 @@ from torch import nn
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, cost_layers, load_table
 
+__all__ = ["ACCELERATOR_KEYS", "TileEntry", "tile_entry", "layer_cycles", "LayerEnergy", "AcceleratorCost", "accelerator_energy"]
+
 
 @dataclass(frozen=True)
 class TileEntry:
@@ -137,6 +139,10 @@ class AcceleratorCost:
         return sum(layer.energy_uj for layer in self.layers) + self.memory_uj
 
 
+#: what an accelerator table must hold (see data/hashemi65.yaml)
+ACCELERATOR_KEYS = ("clock_hz", "neurons", "synapses", "pipeline_stages", "binary_pipeline_stages", "precisions", "time_factor")
+
+
 def accelerator_energy(
     model: nn.Module,
     plan: PrecisionPlan | LayerPrecision | None,
@@ -148,7 +154,7 @@ def accelerator_energy(
     """Energy per image of `model` under `plan` on the accelerator `hardware` (a table name,
     path or mapping). `memory` ("dram", "sram_1mb", ... from horowitz45) adds main-memory energy
     for the plan's traffic (per image, `batch_size` as in `memory.traffic`)."""
-    table = load_table(hardware) if not isinstance(hardware, dict) else hardware
+    table = load_table(hardware, ACCELERATOR_KEYS) if not isinstance(hardware, dict) else hardware
     rows = cost_layers(model, plan, example_input)
     clock = float(table["clock_hz"])
     out = []

@@ -19,6 +19,8 @@ from torch import nn
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import ceil_log2, cost_layers
 
+__all__ = ["dot_product_adders", "AdderCost", "adder_cost"]
+
 
 def dot_product_adders(d: int, b_a: int, b_w: int) -> int:
     """Full adders of one D-dimensional dot product at (B_A, B_W) bits."""

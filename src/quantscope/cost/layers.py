@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
 from ..emulation import OpInfo, layers
+from ..files import read_yaml
 from ..plan import LayerPrecision, PrecisionPlan
+
+__all__ = ["DATA_DIR", "CostLayer", "cost_layers", "as_plan", "load_table", "ceil_log2"]
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -82,17 +84,22 @@ def as_plan(plan: PrecisionPlan | LayerPrecision | None) -> PrecisionPlan:
     return PrecisionPlan(plan) if isinstance(plan, LayerPrecision) else plan
 
 
-def load_table(name_or_path: str | Path) -> dict[str, Any]:
-    """A technology table: a shipped name (e.g. "hashemi65", "horowitz45") or a YAML path."""
+def load_table(name_or_path: str | Path, required: Sequence[str] = ()) -> dict[str, Any]:
+    """A technology table: a shipped name (e.g. "hashemi65", "horowitz45") or a YAML path, holding
+    at least the `required` keys."""
     path = Path(name_or_path)
     if not path.suffix:
         path = DATA_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         shipped = sorted(p.stem for p in DATA_DIR.glob("*.yaml"))
         raise FileNotFoundError(f"technology table {str(name_or_path)!r} not found; shipped tables: {', '.join(shipped)}, or give a .yaml path")
-    data = yaml.safe_load(path.read_text())
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ValueError(f"technology table {path} must be a YAML mapping")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"technology table {path} lacks {', '.join(missing)}; this cost model needs {', '.join(required)} "
+                         f"(see {DATA_DIR / 'hashemi65.yaml'} for an example)")
     return data
 
 

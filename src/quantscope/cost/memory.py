@@ -31,6 +31,8 @@ from ..formats import FixedPoint
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, as_plan, cost_layers
 
+__all__ = ["FootprintRow", "footprint", "GroupTraffic", "Traffic", "traffic", "judd_plan"]
+
 
 @dataclass(frozen=True)
 class FootprintRow:

@@ -14,6 +14,8 @@ from .catalog import SPECS, DatasetSpec
 from .files import locate
 from .readers import read_cifar_python, read_digits, read_idx, read_image_folder, read_svhn_mat, read_text_entries, text_windows
 
+__all__ = ["SPLITS", "VAL_FRACTION", "Dataset", "names", "spec", "val_indices", "load", "fetch"]
+
 SPLITS = ("train", "test", "val", "test_rest")
 VAL_FRACTION = 0.1
 

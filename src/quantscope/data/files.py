@@ -20,6 +20,8 @@ from pathlib import Path
 
 from .catalog import DatasetSpec, RemoteFile
 
+__all__ = ["ENV_VAR", "DatasetFileError", "cache_dir", "search_roots", "verify", "locate", "fetch_file"]
+
 ENV_VAR = "QUANTSCOPE_DATA_DIR"
 
 

@@ -9,14 +9,27 @@ import os
 import pickle
 import struct
 import tarfile
-import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..files import atomic_path
 from .files import DatasetFileError, cache_dir
+
+__all__ = [
+    "Arrays",
+    "IMAGE_SUFFIXES",
+    "read_idx",
+    "read_text_entries",
+    "text_windows",
+    "read_cifar_python",
+    "read_svhn_mat",
+    "read_digits",
+    "read_image_folder",
+]
 
 Arrays = tuple[np.ndarray, np.ndarray]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -186,6 +199,17 @@ def _decode_image_folder(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, 
     return out
 
 
+def _read_decoded(cache: Path) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None:
+    """A decoded-image cache's splits, or None (with a warning naming it) when it is unreadable."""
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            classes = [str(c) for c in z["classes"]]
+            return {s: (z[f"{s}_x"], z[f"{s}_y"], classes) for s in [str(s) for s in z["splits"]]}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        warnings.warn(f"decoded-image cache {cache} is unreadable ({err}); decoding the images again", stacklevel=3)
+        return None
+
+
 def read_image_folder(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
     """An image folder (<split>/<class>/<image>) as a directory, .zip or .tar(.gz) archive.
 
@@ -196,15 +220,12 @@ def read_image_folder(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, lis
         raise DatasetFileError(f"image folder {path} does not exist")
     cache = cache_dir() / "decoded" / f"{path.name}-{_folder_key(path)}.npz"
     if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            classes = [str(c) for c in z["classes"]]
-            return {s: (z[f"{s}_x"], z[f"{s}_y"], classes) for s in [str(s) for s in z["splits"]]}
+        cached = _read_decoded(cache)
+        if cached is not None:
+            return cached
     decoded = _decode_image_folder(path)
-    cache.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, Any] = {f"{s}_{k}": v for s, (x, y, _) in decoded.items() for k, v in (("x", x), ("y", y))}
     classes = next(iter(decoded.values()))[2]
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:
         np.savez(f, splits=np.array(sorted(decoded)), classes=np.array(classes), **arrays)
-    os.replace(tmp, cache)
     return decoded

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..formats import Format
 from ..plan import LayerPrecision
-from ..quantize import quantize, quantize_ste
+from ..quantization import quantize, quantize_ste
 from .calls import Product
 from .scopes import ModuleScopes
 from .stats import record

@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import did_you_mean
 from ..formats import Format
 from ..plan import LayerPrecision, PrecisionPlan
-from ..quantize import _check_rounding
+from ..quantization import _check_rounding
 from .batchnorm import fold_into, warn_unfolded
 from .emulator import Emulator, OpSpec
 from .mode import OpMode

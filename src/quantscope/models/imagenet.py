@@ -14,6 +14,8 @@ from torch import nn
 
 from .papers import _w
 
+__all__ = ["alexnet", "nin", "Inception", "googlenet", "vgg16", "googlenet_groups"]
+
 
 def alexnet(width: float = 1.0) -> nn.Sequential:
     """Caffe's bvlc_alexnet (227x227 input, grouped conv2/4/5)."""

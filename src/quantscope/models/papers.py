@@ -10,6 +10,8 @@ from collections import OrderedDict
 
 from torch import nn
 
+__all__ = ["lenet", "convnet", "alex", "alex_plus", "alex_plus_plus", "cifarnet", "mlp", "sakr_cnn", "digits_cnn"]
+
 
 def _w(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))

@@ -17,6 +17,8 @@ from .plots import figures
 from .results import StudyResults, load_results
 from .tables import report_tables
 
+__all__ = ["render", "write_report"]
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1180px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }

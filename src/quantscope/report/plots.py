@@ -6,7 +6,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from ..search.evaluate import Point
-from ..search.pareto import pareto
+from ..search.frontier import pareto
 from .format import RELATIVE, FigureSpec, new_figure, scatter_runs
 from .results import RunResult, StudyResults
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from ..store import Store
 
+__all__ = ["RunResult", "StudyResults", "load_results"]
+
 
 @dataclass
 class RunResult:

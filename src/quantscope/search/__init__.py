@@ -1,13 +1,13 @@
 """Precision search: sweeps, sensitivity, greedy descent, accuracy prediction, analytical bounds."""
 
 from .bounds import LayerRange, SakrBounds, fixed_format, layer_ranges, linearized_mismatch, noise_mismatch, sakr_bounds, sakr_sweep
+from .descent import JUDD_UNIFORM_WIDTHS, JuddResult, data_plan, greedy, judd_descent
 from .evaluate import COST_MODELS, Budget, BudgetExhausted, Evaluator, InProcess, Point, Qat, evaluate_many
-from .greedy import JUDD_UNIFORM_WIDTHS, JuddResult, data_plan, greedy, judd_descent
-from .grids import fixed_formats, float_formats, uniform_plans
-from .pareto import pareto
+from .frontier import pareto
+from .grids import fixed_formats, float_formats, sweep, uniform_plans
+from .one_at_a_time import sensitivity
 from .predictor import LinearAccuracyModel, PredictorResult, hill_search
-from .sensitivity import sensitivity
-from .sweep import SearchResult, labelled, sweep
+from .result import SearchResult, labelled
 
 __all__ = [
     "COST_MODELS", "JUDD_UNIFORM_WIDTHS", "Budget", "BudgetExhausted", "Evaluator", "InProcess", "LayerRange", "LinearAccuracyModel", "Point", "Qat",

@@ -1,13 +1,15 @@
-"""Grids of formats and uniform plans for sweeps."""
+"""Grids of formats and uniform plans, and the sweep that evaluates a grid (Hill, Judd)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..formats import FixedPoint, Format, MiniFloat, as_format
 from ..plan import PrecisionPlan
+from .evaluate import Budget, Executor, Point, evaluate_many
+from .result import SearchResult
 
-__all__ = ["float_formats", "fixed_formats", "uniform_plans"]
+__all__ = ["float_formats", "fixed_formats", "uniform_plans", "sweep"]
 
 
 def float_formats(exponents: Iterable[int] = range(2, 9), mantissas: Iterable[int] = range(1, 24)) -> list[Format]:
@@ -37,3 +39,10 @@ def uniform_plans(formats: Iterable[Format | str], targets: Sequence[str] = ("we
             fields["accumulator"] = f
         plans.append(PrecisionPlan.uniform(**fields))
     return plans
+
+
+def sweep(evaluator: Callable[[PrecisionPlan], Point], plans: Sequence[PrecisionPlan], executor: Executor | None = None,
+          budget: Budget | None = None) -> SearchResult:
+    """Evaluate a grid of plans (in order); stops cleanly at the budget."""
+    points, complete = evaluate_many(evaluator, plans, executor, budget)
+    return SearchResult(points, complete)

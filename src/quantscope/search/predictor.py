@@ -19,6 +19,8 @@ from ..formats import Format, as_format
 from ..plan import PrecisionPlan
 from .evaluate import Point
 
+__all__ = ["LinearAccuracyModel", "PredictorResult", "hill_search"]
+
 
 def _clip01(r2: float) -> float:
     return float(min(max(r2, 0.0), 1.0))

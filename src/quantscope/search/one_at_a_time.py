@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from ..formats import FixedPoint
 from ..plan import PrecisionPlan
 from .evaluate import Budget, Executor, Point, evaluate_many
-from .sweep import SearchResult, labelled
+from .result import SearchResult, labelled
 
 __all__ = ["sensitivity"]
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from ..formats import FixedPoint, Format
 from ..plan import PrecisionPlan
 from .evaluate import Budget, Executor, Point, evaluate_many
-from .sweep import SearchResult, labelled, sweep
+from .grids import sweep
+from .result import SearchResult, labelled
 
 __all__ = ["JUDD_UNIFORM_WIDTHS", "JuddResult", "data_plan", "greedy", "judd_descent"]
 

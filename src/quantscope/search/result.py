@@ -1,14 +1,12 @@
-"""Search results, and the uniform sweep over a grid of plans (Hill, Judd)."""
+"""What a search returns: its points and whether it finished; labelled copies of points."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from ..plan import PrecisionPlan
-from .evaluate import Budget, Executor, Point, evaluate_many
+from .evaluate import Point
 
-__all__ = ["SearchResult", "labelled", "sweep"]
+__all__ = ["SearchResult", "labelled"]
 
 
 @dataclass
@@ -27,10 +25,3 @@ class SearchResult:
 def labelled(point: Point, **labels) -> Point:
     """A copy of `point` with more labels (evaluators cache and share points: never mutate them)."""
     return replace(point, labels={**point.labels, **labels})
-
-
-def sweep(evaluator: Callable[[PrecisionPlan], Point], plans: Sequence[PrecisionPlan], executor: Executor | None = None,
-          budget: Budget | None = None) -> SearchResult:
-    """Evaluate a grid of plans (in order); stops cleanly at the budget."""
-    points, complete = evaluate_many(evaluator, plans, executor, budget)
-    return SearchResult(points, complete)
