@@ -139,6 +139,7 @@ def formats(
 datasets_app = typer.Typer(help="List and download datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
+_PLAN_HELP = "A plan file (.yaml/.json), 'WEIGHTS,DATA' formats, or one format for both, e.g. fixed<8,auto>."
 _DATA_DIR_HELP = "Folder holding dataset files (else $QUANTSCOPE_DATA_DIR, then the user cache)."
 
 
@@ -262,7 +263,7 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
 @_friendly_errors
 def eval_cmd(
     checkpoint: str = typer.Argument(..., help="A checkpoint written by `quantscope train`."),
-    plan: str = typer.Option(None, "--plan", help="A precision plan (.yaml/.json) or one format for weights and data, e.g. fixed<8,auto>."),
+    plan: str = typer.Option(None, "--plan", help=_PLAN_HELP),
     split: str = typer.Option("test", "--split", help="train, test, val or test_rest."),
     dataset: str = typer.Option(None, "--dataset", help="Dataset (default: the checkpoint's)."),
     data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
@@ -309,7 +310,7 @@ def _plan_arg(plan: str | None):
 @_friendly_errors
 def cost_cmd(
     model: str = typer.Argument(..., help="Registered network or a checkpoint (.pt)."),
-    plan: str = typer.Option(None, "--plan", help="Plan file, 'WEIGHTS,DATA' formats, or one format for both."),
+    plan: str = typer.Option(None, "--plan", help=_PLAN_HELP),
     hardware: str = typer.Option("hashemi65", "--hardware", help="Accelerator table name or YAML path."),
     batch: int = typer.Option(1, "--batch", help="Batch size for weight traffic (1 = single image)."),
     as_json: bool = typer.Option(False, "--json"),
