@@ -213,37 +213,66 @@ SLOW = {
 }
 
 
-def test_sigkill_half_way_then_resume_loses_and_repeats_nothing(tmp_path):
-    cfg = tmp_path / "slow.yaml"
-    cfg.write_text(yaml.safe_dump(SLOW))
+STOCHASTIC = {**SLOW, "name": "stochastic", "evaluation": {"costs": ["traffic"], "rounding": "stochastic", "seed": 7},
+              "runs": [{"name": "floats", "kind": "sweep", "float": {"exponents": [4], "mantissas": [2, 3, 4, 5, 6, 7, 8]}},
+                       SLOW["runs"][1]]}
+
+
+def _points_stored(path: Path) -> int:
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize("config", [SLOW, STOCHASTIC], ids=["nearest", "stochastic"])
+def test_sigkill_half_way_then_resume_loses_and_repeats_nothing(tmp_path, config):
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(config))
     reference = tmp_path / "reference"
     run_study(cfg, reference, progress=False, report=False, log=lambda m: None)  # also caches the float model
-    total = len(stored(reference, "slow")["points"])
+    total = len(stored(reference, config["name"])["points"])
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "quantscope", "study", str(cfg), "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    done = 0
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if (out / "results.sqlite").exists():
-            try:
-                with sqlite3.connect(out / "results.sqlite") as db:
-                    done = db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
-            except sqlite3.OperationalError:
-                done = 0
-            if done >= 4:
-                break
+    while time.time() < deadline and proc.poll() is None and _points_stored(out / "results.sqlite") < 4:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    done = _points_stored(out / "results.sqlite")
     assert 4 <= done < total, f"the kill should land half-way: {done} of {total} points stored"
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=os.environ.copy())
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"{total - done} points evaluated" in resumed.stdout.replace("\n", " ") or "points evaluated" in resumed.stdout
-    assert stored(out, "slow") == stored(reference, "slow")
+    assert f"{total - done} points evaluated, {done} read from the store" in " ".join(resumed.stdout.split())
+    assert stored(out, config["name"]) == stored(reference, config["name"])
     with Store(out / "results.sqlite") as s:
         counts = s.evaluation_counts()
     assert len(counts) == total and set(counts.values()) == {1}, "a stored point was evaluated again"
+
+
+def test_stochastic_points_are_the_same_on_every_executor_and_depend_on_the_seed(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'quantscope[ray]')")
+    from quantscope.executors import RayExecutor
+
+    small = {**STOCHASTIC, "runs": STOCHASTIC["runs"][:1]}
+    run_study(copy.deepcopy(small), tmp_path / "in-process", progress=False, report=False, log=lambda m: None)
+    reference = stored(tmp_path / "in-process", "stochastic")
+    for name, executor in (("pool", ProcessPool(2)), ("ray", RayExecutor(2))):
+        try:
+            run_study(copy.deepcopy(small), tmp_path / name, executor, progress=False, report=False, log=lambda m: None)
+        finally:
+            executor.close()
+        assert stored(tmp_path / name, "stochastic") == reference, name
+    ray.shutdown()
+    nearest = {**small, "evaluation": {"costs": ["traffic"]}}
+    reseeded = {**small, "evaluation": {**small["evaluation"], "seed": 8}}
+    for other, folder in ((nearest, "nearest"), (reseeded, "seed-8")):
+        run_study(copy.deepcopy(other), tmp_path / folder, progress=False, report=False, log=lambda m: None)
+    accuracies = {f: sorted(p["accuracy"] for p in stored(tmp_path / f, "stochastic")["points"].values())
+                  for f in ("in-process", "nearest", "seed-8")}
+    assert accuracies["in-process"] != accuracies["nearest"] and accuracies["in-process"] != accuracies["seed-8"]
 
 
 # ------------------------------------------------------------------------------------- CLI

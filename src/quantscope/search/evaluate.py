@@ -189,6 +189,8 @@ class Evaluator:
     256 evaluation examples); `limit` evaluates only the first examples; `costs` names entries of
     COST_MODELS; `threads` is the torch thread count of every evaluation (None: leave it);
     `qat` fine-tunes each plan's model before it is measured. Points are cached by plan.
+    Under stochastic rounding, a point draws from a generator seeded by its store key and `seed`,
+    so it is the same in any process, on any executor, before and after an interruption.
     """
 
     def __init__(
@@ -203,6 +205,7 @@ class Evaluator:
         rounding: str = "nearest",
         threads: int | None = 1,
         qat: Qat | None = None,
+        seed: int = 0,
     ) -> None:
         unknown = [c for c in costs if c not in COST_MODELS]
         if unknown:
@@ -215,6 +218,7 @@ class Evaluator:
         self.rounding = rounding
         self.threads = threads
         self.qat = qat
+        self.seed = seed
         self.calibration = calibration if calibration is not None else self.dataset.tensors(limit=256)[0]
         self.example = self.calibration[:1]
         with torch_threads(threads):
@@ -237,6 +241,7 @@ class Evaluator:
             "evaluator", EVALUATOR_VERSION, type(self.model).__name__, {k: tensor_digest(v) for k, v in state.items()},
             dataset_digest(self.dataset), tensor_digest(self.calibration), self.costs, self.r2_inputs, self.batch_size,
             self.rounding, self.threads, qat,
+            *((self.seed,) if self.rounding == "stochastic" else ()),  # seeded draws (keys of other points unchanged)
         )
 
     def _metrics(self, logits: torch.Tensor) -> dict[str, float]:
@@ -250,6 +255,13 @@ class Evaluator:
         """The store key of `plan`'s point under this evaluator."""
         return content_key(self.fingerprint, plan.to_dict())
 
+    def generator(self, plan: PrecisionPlan) -> torch.Generator | None:
+        """The random draws of `plan`'s stochastic rounding: seeded by its point key and the
+        evaluator's seed (None under deterministic rounding)."""
+        if self.rounding != "stochastic":
+            return None
+        return torch.Generator().manual_seed(int(self.point_key(plan)[:15], 16) + self.seed)
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": {}}  # workers need no copy of the cache
 
@@ -261,7 +273,7 @@ class Evaluator:
             if self.qat is not None:
                 qmodel, _ = finetune(self.model, plan, self.qat.train_set, self.qat.config, calibration=self.calibration)
             else:
-                qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
+                qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding, generator=self.generator(plan))
             logits = predict(qmodel, self.dataset, self.batch_size)
             point = Point(
                 plan=plan,
@@ -283,7 +295,7 @@ class Evaluator:
                 x, _ = self.dataset.tensors(limit=self.r2_inputs)
                 self._probe = (x, self.model(x))
             x, reference = self._probe
-            qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding)
+            qmodel = emulate(self.model, plan, self.calibration, rounding=self.rounding, generator=self.generator(plan))
             return metrics.r_squared(reference, qmodel(x))
 
 

@@ -110,6 +110,7 @@ class EvaluationSettings(Strict):
     batch_size: int = Field(1000, ge=1)
     calibration: int = Field(256, ge=1, description="training examples that adaptive formats take ranges from")
     threads: int = Field(1, ge=1, description="torch threads per evaluation (results depend on it)")
+    seed: int = Field(0, ge=0, description="with stochastic rounding, each point draws from a generator seeded by its key and this")
 
     @field_validator("costs")
     @classmethod

@@ -55,7 +55,8 @@ def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set
     """The evaluators (the QAT one made when a run first needs it) and the model's product ops."""
     calibration = train_set.tensors(limit=cfg.evaluation.calibration)[0]
     e = cfg.evaluation
-    settings = dict(costs=e.costs, r2_inputs=e.r2_inputs, calibration=calibration, batch_size=e.batch_size, rounding=e.rounding, threads=e.threads)
+    settings = dict(costs=e.costs, r2_inputs=e.r2_inputs, calibration=calibration, batch_size=e.batch_size, rounding=e.rounding, threads=e.threads,
+                    seed=e.seed)
     evaluator = Evaluator(fm.model, eval_set, **settings)  # type: ignore[arg-type]
     made: list[Evaluator] = []
 
