@@ -20,6 +20,20 @@ TINY = {
         {"name": "sens", "kind": "sensitivity", "weight_fraction_bits": [1, 4], "data_integer_bits": [2, 4], "data_fraction_bits": [0, 2]},
     ],
 }
+#: a study slow enough (a per-operation sweep) to be stopped half-way by a test
+SLOW = {
+    "name": "slow",
+    "dataset": {"name": "digits"},
+    "model": {"name": "digits-cnn"},
+    "train": {"epochs": 3, "batch_size": 64, "lr": 0.05},
+    "evaluation": {"costs": ["traffic"]},
+    "runs": [
+        {"name": "accumulate", "kind": "sweep", "float": {"exponents": [4, 5], "mantissas": [2, 3, 4, 5, 6, 7, 8]},
+         "targets": ["weights", "data", "accumulator"]},
+        {"name": "uniform", "kind": "sweep", "formats": ["fixed<6,auto>", "fixed<8,auto>"]},
+    ],
+}
+
 TIMING = ("seconds", "evaluated", "reused")
 
 
@@ -30,3 +44,4 @@ def stored(folder: Path, study: str = "tiny") -> dict:
         members = [(m["run"], m["key"], m["labels"]) for m in s.members(study)]
         runs = [(r, k, {x: v for x, v in summary.items() if x not in TIMING}) for r, k, summary in s.runs(study)]
     return {"points": points, "members": members, "runs": runs}
+

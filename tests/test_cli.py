@@ -14,7 +14,7 @@ from conftest import SHARED_DATASETS
 from studies import stored
 from typer.testing import CliRunner
 
-from quantscope import cli
+from quantscope import cli, results
 
 STUDY = {
     "name": "cli-study",
@@ -30,10 +30,11 @@ def qs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "quantscope", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
-def assert_bad_input(res: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit 2, nothing on stdout, one plain line on stderr holding every fragment."""
+def assert_bad_input(res: subprocess.CompletedProcess, *fragments: str, progress: bool = False) -> None:
+    """Exit 2, nothing on stdout (unless the command reports `progress` there before it fails),
+    one plain line on stderr holding every fragment."""
     assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
-    assert res.stdout == "" and res.stderr.count("\n") == 1 and res.stderr.startswith("error: "), res.stderr
+    assert (progress or res.stdout == "") and res.stderr.count("\n") == 1 and res.stderr.startswith("error: "), res.stderr
     assert "Traceback" not in res.stderr
     for f in fragments:
         assert f in res.stderr, (f, res.stderr)
@@ -114,6 +115,23 @@ def test_study_then_report(tmp_path):
     assert_bad_input(qs("study", str(cfg), "--executor", "threads"), "unknown executor 'threads'")
     assert "--workers" in qs("study", "--help").stdout
 
+    listing = qs("results", str(out))
+    assert listing.returncode == 0 and "study cli-study" in listing.stdout and "2 points stored" in listing.stdout, listing.stderr
+    held = json.loads(qs("results", str(out), "--json").stdout)
+    assert held["runs"] == [{"run": "floats", "kind": "sweep", "points": 2, "complete": True, "seconds": held["runs"][0]["seconds"]}]
+    frame = results.load(out)
+    assert list(frame["labels.label"]) == ["float<3,1>", "float<3,2>"] and frame["accuracy"].between(0, 1).all()
+    for suffix in ("parquet", "csv", "json"):
+        res = qs("results", str(out), "--export", str(tmp_path / f"points.{suffix}"), "--run", "floats")
+        assert res.returncode == 0 and "2 points written" in res.stdout, res.stderr
+    pd = pytest.importorskip("pandas")
+    assert pd.read_parquet(tmp_path / "points.parquet").equals(frame)
+    assert list(pd.read_csv(tmp_path / "points.csv")["accuracy"]) == list(frame["accuracy"])
+    assert [p["accuracy"] for p in json.loads((tmp_path / "points.json").read_text())] == list(frame["accuracy"])
+    assert_bad_input(qs("results", str(out), "--export", str(tmp_path / "points.xlsx")), "ending in .csv, .json, .parquet")
+    assert_bad_input(qs("results", str(out), "--export", str(tmp_path / "p.csv"), "--run", "flaots"), "no finished run 'flaots'")
+    assert not (tmp_path / "points.xlsx").exists() and not (tmp_path / "p.csv").exists()
+
 
 def test_demo_runs_offline_and_prints_the_report(tmp_path):
     res = qs("demo", "--out", str(tmp_path / "demo"))
@@ -122,3 +140,89 @@ def test_demo_runs_offline_and_prints_the_report(tmp_path):
     assert path.is_file() and path.name == "index.html"
     runs = {r for r, _, _ in stored(tmp_path / "demo", "digits-demo")["runs"]}
     assert runs >= {"hashemi-precisions", "custom-floats", "judd-greedy", "sakr-bounds"}
+    members = sum(p["points"] for p in results.contents(tmp_path / "demo")["runs"])
+    again = qs("demo", "--out", str(tmp_path / "demo"))
+    assert again.returncode == 0 and f"0 points evaluated, {members} read from the store" in " ".join(again.stdout.split()), again.stdout
+
+
+def _inputs(folder: Path) -> None:
+    """The bad inputs the catalogue below names, written into `folder`."""
+    import torch
+
+    from quantscope import models
+    from quantscope.train import save_checkpoint
+
+    save_checkpoint(folder / "cnn.pt", models.create("digits-cnn"), {"model": "digits-cnn", "dataset": "digits"})
+    save_checkpoint(folder / "liar.pt", models.create("digits-cnn"), {"model": "lenet", "dataset": "digits"})
+    (folder / "garbage.pt").write_bytes(b"\x80\x04not a checkpoint" * 10)
+    torch.save({"weights": 1}, folder / "foreign.pt")
+    (folder / "bad.yaml").write_text("default: {weights: [unclosed\n")
+    (folder / "list.yaml").write_text("- 1\n- 2\n")
+    (folder / "bomb.yaml").write_text('a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+                                      + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")))
+    (folder / "tech.yaml").write_text("name: mine\nneurons: 16\n")
+    (folder / "a-file").write_text("not a folder\n")
+    (folder / "grid.yaml").write_text(yaml.safe_dump({**STUDY, "runs": [{"name": "f", "kind": "sweep", "float": {"exponents": [9], "mantissas": [2]}}]}))
+    (folder / "ops.yaml").write_text(yaml.safe_dump({**STUDY, "runs": [{"name": "s", "kind": "sensitivity", "layers": ["conv9"]}]}))
+    (folder / "shape.yaml").write_text(yaml.safe_dump({**STUDY, "model": {"name": "lenet"}}))
+    (folder / "study.yaml").write_text(yaml.safe_dump(STUDY))
+    fake = folder / "fake-study"
+    fake.mkdir()
+    (fake / "study.json").write_text("{not json")
+
+
+BAD_INPUTS = [
+    (["formats", "fixed<8,9x>"], "frac must be an integer, got '9x'"),
+    (["formats", "[bold]e4m3"], "'[bold]e4m3'"),
+    (["datasets", "fetch", "mnits"], "unknown dataset 'mnits'"),
+    (["train", "lenett"], "unknown model 'lenett'"),
+    (["train", "digits-cnn", "--out", "cnn.pt"], "cnn.pt exists; pass --force"),
+    (["train", "digits-cnn", "--out", "a-file/x.pt"], "a-file"),
+    (["train", "digits-cnn", "--out", "/proc/quantscope/x.pt"], "/proc/quantscope"),
+    (["train", "lenet", "--dataset", "digits", "--out", "new.pt"], "model lenet cannot take digits's inputs of shape (1, 8, 8)"),
+    (["eval", "missing.pt"], "checkpoint 'missing.pt' does not exist"),
+    (["eval", "garbage.pt"], "garbage.pt cannot be loaded safely"),
+    (["eval", "foreign.pt"], "foreign.pt is not a quantscope checkpoint"),
+    (["eval", "liar.pt"], "checkpoint liar.pt does not fit model lenet (it holds 'lenet')"),
+    (["eval", "cnn.pt", "--plan", "fixed<8"], "cannot parse format 'fixed<8'"),
+    (["eval", "cnn.pt", "--plan", "bad.yaml"], "bad.yaml is not valid YAML"),
+    (["eval", "cnn.pt", "--dataset", "fortunes", "--data-dir", str(SHARED_DATASETS)], "model digits-cnn cannot take fortunes's inputs"),
+    (["cost", "lenet", "--hardware", "tech.yaml"], "tech.yaml lacks clock_hz"),
+    (["cost", "lenet", "--plan", "fixed<8,4>, fixed<8,4>, fixed<8,4>"], "got 3 parts"),
+    (["study", "missing.yaml"], "'missing.yaml' does not exist"),
+    (["study", "list.yaml"], "is a mapping"),
+    (["study", "bomb.yaml"], "expands to more than 100,000 values through its aliases"),
+    (["study", "grid.yaml", "--out", "g"], "float<9,2>: largest exponent"),
+    (["study", "ops.yaml", "--out", "o"], "run 's': unknown op 'conv9'"),
+    (["study", "shape.yaml", "--out", "s"], "model lenet cannot take digits's inputs"),
+    (["study", "study.yaml", "--out", "a-file"], "a-file is a file, not a folder"),
+    (["study", "study.yaml", "--out", "/proc/quantscope"], "/proc/quantscope"),
+    (["study", "study.yaml", "--out", "e", "--executor", "threads"], "unknown executor 'threads'"),
+    (["study", "study.yaml", "--out", "w", "--workers", "0"], "--workers"),
+    (["report", "nowhere"], "nowhere is not a study folder"),
+    (["report", "fake-study"], "study.json is not a study description written by quantscope"),
+    (["results", "fake-study"], "study.json is not a study description written by quantscope"),
+    (["results", "nowhere", "--json"], "nowhere is not a study folder"),
+]
+
+
+def test_every_subcommand_answers_bad_input_with_one_line_and_writes_nothing(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _inputs(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with ThreadPoolExecutor(3) as pool:  # independent processes: run a few at a time
+        answers = list(pool.map(lambda case: qs(*case[0], cwd=tmp_path), BAD_INPUTS))
+    for (args, fragment), res in zip(BAD_INPUTS, answers):
+        if "--workers" in args:  # the option parser's own usage error: exit 2 on stderr, no traceback
+            assert res.returncode == 2 and "Traceback" not in res.stderr and fragment in res.stderr, res.stderr
+        else:
+            assert_bad_input(res, fragment, progress=args[0] == "study")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "a bad input left files behind"
+
+
+def test_version_short_help_and_debug_after_the_subcommand():
+    assert qs("--version").stdout.startswith("quantscope ")
+    assert "Usage: quantscope study" in " ".join(qs("study", "-h").stdout.split())
+    res = qs("formats", "fixed<0,4>", "--debug")
+    assert res.returncode == 1 and "Traceback" in res.stderr and "ValueError" in res.stderr

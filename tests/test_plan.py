@@ -84,3 +84,13 @@ def test_hand_written_yaml_is_accepted(tmp_path):
         PrecisionPlan.load(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         PrecisionPlan.load(tmp_path / "missing.yaml")
+
+
+def test_plan_strings_work_as_default_and_override_values_and_other_types_are_named():
+    plan = PrecisionPlan.from_spec({"default": "fixed<8,auto>", "overrides": {"conv*": "fixed<4,2>, fixed<6,auto>"}})
+    assert plan == PrecisionPlan({"weights": "fixed<8,auto>", "data": "fixed<8,auto>"},
+                                 {"conv*": {"weights": "fixed<4,2>", "data": "fixed<6,auto>"}})
+    with pytest.raises(ValueError, match=r"overrides\['fc'\]: expected a plan string or a mapping of fields, got int"):
+        PrecisionPlan.from_spec({"default": "fixed<8,auto>", "overrides": {"fc": 8}})
+    with pytest.raises(ValueError, match="one format or 'weights, data'; got 3 parts"):
+        PrecisionPlan.from_spec({"default": "fixed<8,4>, fixed<8,4>, fixed<8,4>"})

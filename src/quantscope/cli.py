@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,6 +16,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from .executors import RAY_CONNECT_TIMEOUT, WorkerDied
 from .formats import Format, parse_format
 from .train import TrainConfig
 
@@ -26,18 +28,36 @@ app = typer.Typer(
     name="quantscope",
     help="How few bits can this network use, in which number format, and what does it buy?",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 # output is plain text: values such as "[red]fixed<8,4>" or a path with brackets print as they are
 _console = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
 _state = {"debug": False}
 
 
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"quantscope {version('quantscope')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors (anywhere on the command line)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     """quantscope: number-format emulation, hardware cost models and precision search."""
     _state["debug"] = debug
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM ends a command as Ctrl-C does: stored work is kept and said so."""
+    raise KeyboardInterrupt
 
 
 #: errors that mean the input (arguments, files, folders) is wrong: exit status 2
@@ -60,9 +80,11 @@ def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
-            sys.stderr.write("interrupted\n")
+        except KeyboardInterrupt as err:
+            sys.stderr.write("interrupted" + (f": {err}" if str(err) else "") + "\n")
             raise typer.Exit(130) from None
+        except WorkerDied as err:
+            _fail(str(err), 1)
         except BAD_INPUT as err:
             if _state["debug"]:
                 raise
@@ -231,7 +253,7 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
     import torch
 
     from . import data, models
-    from .train import save_checkpoint, train
+    from .train import check_fits, save_checkpoint, train
 
     spec = models.info(model)
     dataset = dataset or spec.dataset
@@ -249,7 +271,9 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     tr = data.load(dataset, "train", data_dir, normalize=spec.normalize)
     te = data.load(dataset, "test", data_dir, normalize=spec.normalize)
-    net = models.create(model, width=width, seed=cfg.seed).to(device)
+    net = models.create(model, width=width, seed=cfg.seed)
+    check_fits(net, tr, model)
+    net = net.to(device)
     result = train(net, tr, cfg, te, progress=True, progress_file=progress_file, on_epoch=lambda m: _console.print(
         f"epoch {m.epoch:3d}  loss {m.loss:.4f}  train {m.train_accuracy:.4f}  test {m.eval_accuracy:.4f}  {m.seconds:.0f}s"))
     meta = {"dataset": dataset, "seed": cfg.seed, "accuracy": result.final_accuracy, "epochs": cfg.epochs, "normalize": spec.normalize,
@@ -278,10 +302,11 @@ def eval_cmd(
       quantscope eval checkpoints/lenet-mnist.pt --plan "fixed<8,auto>" --data-dir ../shared/datasets
     """
     from . import data, emulate, metrics
-    from .train import load_model, predict
+    from .train import check_fits, load_model, predict
 
     model, meta = load_model(checkpoint)
     ds = data.load(dataset or meta.get("dataset", "mnist"), split, data_dir, normalize=meta.get("normalize", "standard"))
+    check_fits(model, ds, meta["model"])
     float_logits = predict(model, ds)
     result = {"checkpoint": checkpoint, "dataset": ds.name, "split": split, "float_accuracy": metrics.topk_accuracy(float_logits, ds.labels)}
     if plan:
@@ -376,17 +401,17 @@ def _cost_report(net, plan, x, hardware: str, batch: int) -> tuple[list[dict[str
     return rows, totals, coverage.coverage_note()
 
 
-def _executor(executor: str | None, workers: int | None, address: str | None):
+def _executor(executor: str | None, workers: int | None, address: str | None, connect_timeout: float):
     from .executors import make_executor
 
     kind = executor or ("ray" if address else "process" if workers and workers > 1 else "inprocess")
-    return make_executor(kind, workers, address)
+    return make_executor(kind, workers, address, connect_timeout)
 
 
-def _run_study(config, out, executor, workers, address, resume, data_dir, report):
+def _run_study(config, out, executor, workers, address, resume, data_dir, report, connect_timeout=RAY_CONNECT_TIMEOUT):
     from .study import run_study
 
-    ex = _executor(executor, workers, address)
+    ex = _executor(executor, workers, address, connect_timeout)
     try:
         result = run_study(config, out, ex, resume=resume, data_dir=data_dir, report=report, progress=True,
                            log=lambda m: _console.print(m))
@@ -410,7 +435,9 @@ def study_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue a study whose folder holds results (stored points are reused)."),
     executor: str = typer.Option(None, "--executor", help=_EXECUTOR_HELP),
     workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers (implies --executor process when > 1)."),
-    address: str = typer.Option(None, "--address", help="Ray cluster address (implies --executor ray)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (implies --executor ray); ray://HOST:PORT needs 'ray[client]'."),
+    connect_timeout: float = typer.Option(RAY_CONNECT_TIMEOUT, "--connect-timeout", min=0.001,
+                                          help="Seconds to wait for the Ray cluster at --address to answer."),
     data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
 ) -> None:
@@ -426,7 +453,7 @@ def study_cmd(
 
       quantscope study my-study.yaml --executor ray --address ray://head:10001
     """
-    _run_study(config, out, executor, workers, address, resume, data_dir, report)
+    _run_study(config, out, executor, workers, address, resume, data_dir, report, connect_timeout)
 
 
 @app.command("demo")
@@ -469,9 +496,52 @@ def report_cmd(
     _console.print(f"report: {path}", soft_wrap=True)
 
 
+@app.command("results")
+@_friendly_errors
+def results_cmd(
+    folder: str = typer.Argument(..., help="A study folder written by `quantscope study`."),
+    run: str = typer.Option(None, "--run", help="Only this run's points (with --export)."),
+    export: str = typer.Option(None, "--export", help="Write the points to FILE.csv, FILE.json or FILE.parquet (needs pyarrow)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List what a study folder holds (its study, runs and points), or export its points.
+
+    Examples:
+
+      quantscope results quantscope-demo
+
+      quantscope results quantscope-demo --export points.parquet --run judd-greedy
+    """
+    from . import results
+
+    if export:
+        path = results.export(folder, export, run)
+        _console.print(f"{len(results.rows(folder, run))} points written to {path}", soft_wrap=True)
+        return
+    held = results.contents(folder)
+    if as_json:
+        typer.echo(json.dumps(held, indent=1))
+        return
+    table = Table(title=f"study {held['study']} in {held['folder']}: {held['points_stored']} points stored")
+    for column in ("run", "kind", "points", "complete", "seconds"):
+        table.add_column(column, justify="right" if column in ("points", "seconds") else "left")
+    for r in held["runs"]:
+        table.add_row(r["run"], r["kind"], str(r["points"]), "yes" if r["complete"] else "no (budget)",
+                      "" if r["seconds"] is None else f"{r['seconds']:.1f}")
+    _console.print(table)
+
+
+def _debug_first(argv: list[str]) -> list[str]:
+    """--debug is accepted anywhere: moved before the subcommand, where the parser expects it."""
+    head, sep, tail = (argv[: argv.index("--")], ["--"], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [], [])
+    if "--debug" not in head:
+        return argv
+    return ["--debug"] + [a for a in head if a != "--debug"] + sep + tail
+
+
 def run() -> None:  # pragma: no cover - _console entry point
-    """Entry point for `python -m quantscope`."""
-    app(prog_name="quantscope")
+    """Entry point for `quantscope` and `python -m quantscope`."""
+    app(args=_debug_first(sys.argv[1:]), prog_name="quantscope")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,13 +10,16 @@ executor: the evaluator fixes its own thread count for every point.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any
 
-__all__ = ["InProcess", "ProcessPool", "RayExecutor", "make_executor", "EXECUTORS"]
+__all__ = ["InProcess", "ProcessPool", "RayExecutor", "WorkerDied", "make_executor", "EXECUTORS", "RAY_CONNECT_TIMEOUT"]
 
 EXECUTORS = ("inprocess", "process", "ray")
 
@@ -29,9 +32,18 @@ def _timed(fn: Callable[[Any], Any], index: int, item: Any) -> tuple[int, Any, f
     return index, result, time.perf_counter() - start, f"pid{os.getpid()}"
 
 
+def _exit_when_orphaned(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
 def _install(fn: Callable[[Any], Any]) -> None:
+    """A pool worker's start: keep the function, and exit as soon as the study process is gone
+    (a SIGKILLed parent runs no clean-up, so its workers must notice themselves)."""
     global _WORKER_FN
     _WORKER_FN = fn
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="parent-watch").start()
 
 
 def _call_installed(index: int, item: Any) -> tuple[int, Any, float, str]:
@@ -87,10 +99,23 @@ class ProcessPool:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    yield fut.result()
+                    yield _result(fut)
         finally:
-            for fut in pending:
-                fut.cancel()
+            if pending:  # left early (interrupted, or an error): stop the points still running
+                self._terminate()
+
+    def _terminate(self) -> None:
+        """Kill the workers now instead of waiting for the points they are running."""
+        if self._pool is None:
+            return
+        processes = list(getattr(self._pool, "_processes", {}).values())  # no public handle before Python 3.14
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            p.join(5)
+        self._pool = None
+        self._fn = None
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         return _ordered(self, fn, items)
@@ -103,6 +128,18 @@ class ProcessPool:
             self._fn = None
 
 
+def _result(fut: Future) -> Any:
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        raise WorkerDied("a worker process died (killed, or out of memory); the points stored so far are kept: "
+                         "continue with --resume") from None
+
+
+class WorkerDied(RuntimeError):
+    """A pool worker or Ray actor died while evaluating a point (not a fault of the point)."""
+
+
 class _RayWorker:
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
@@ -111,25 +148,55 @@ class _RayWorker:
         return _timed(self.fn, index, item)
 
 
+#: seconds to wait for a Ray cluster to answer before giving up (--connect-timeout)
+RAY_CONNECT_TIMEOUT = 60.0
+
+
+def _connect(ray: Any, address: str, timeout: float) -> None:
+    """`ray.init(address)`, failing with one clear error when nothing answers within `timeout`
+    seconds (Ray itself retries for many minutes)."""
+    hint = (" (a ray:// address needs Ray's client: pip install 'ray[client]'; a cluster with token authentication needs "
+            "RAY_AUTH_MODE=token and its token, e.g. ~/.ray/auth_token)")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit():
+        try:
+            socket.create_connection((host, int(port)), timeout=min(timeout, 10)).close()
+        except OSError as err:
+            raise ValueError(f"cannot reach the Ray cluster at {address!r}: {err}") from None
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            failure.append(err)
+
+    thread = threading.Thread(target=init, daemon=True, name="ray-connect")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise ValueError(f"no answer from the Ray cluster at {address!r} within {timeout:g} s (--connect-timeout); is it a Ray head?{hint}")
+    if failure:
+        raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {failure[0]}{hint}") from None
+
+
 class RayExecutor:
     """Ray actors holding the function: a local Ray instance with `workers` CPUs, or the cluster
     at `address` (all its CPUs unless `workers` says fewer)."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, address: str | None = None, connect_timeout: float = RAY_CONNECT_TIMEOUT) -> None:
         try:
             import ray
         except ImportError:
             raise ValueError("the ray executor needs Ray: pip install 'quantscope[ray]'") from None
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        if connect_timeout <= 0:
+            raise ValueError(f"the Ray connect timeout must be positive, got {connect_timeout}")
         self._ray = ray
         if not ray.is_initialized():
             if address:
-                try:
-                    ray.init(address=address, log_to_driver=False)
-                except (ConnectionError, RuntimeError) as err:
-                    raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {err} (a cluster with token "
-                                     "authentication needs RAY_AUTH_MODE=token and its token, e.g. ~/.ray/auth_token)") from None
+                _connect(ray, address, connect_timeout)
             else:
                 ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -158,7 +225,12 @@ class RayExecutor:
             done, _ = self._ray.wait(list(running), num_returns=1)
             for ref in done:
                 idle.append(running.pop(ref))
-                yield self._ray.get(ref)
+                try:
+                    result = self._ray.get(ref)
+                except self._ray.exceptions.RayActorError:
+                    raise WorkerDied("a Ray actor died (its node was lost, killed, or out of memory); the points stored so far are "
+                                     "kept: continue with --resume") from None
+                yield result
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         return _ordered(self, fn, items)
@@ -174,7 +246,8 @@ class RayExecutor:
         self._kill()
 
 
-def make_executor(kind: str = "inprocess", workers: int | None = None, address: str | None = None) -> InProcess | ProcessPool | RayExecutor:
+def make_executor(kind: str = "inprocess", workers: int | None = None, address: str | None = None,
+                  connect_timeout: float = RAY_CONNECT_TIMEOUT) -> InProcess | ProcessPool | RayExecutor:
     """An executor by name: "inprocess", "process" (needs `workers`) or "ray"."""
     if kind == "inprocess":
         if workers not in (None, 1):
@@ -183,5 +256,5 @@ def make_executor(kind: str = "inprocess", workers: int | None = None, address: 
     if kind == "process":
         return ProcessPool(workers or os.cpu_count() or 1)
     if kind == "ray":
-        return RayExecutor(workers, address)
+        return RayExecutor(workers, address, connect_timeout)
     raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")

@@ -17,6 +17,7 @@ __all__ = ["atomic_path", "write_atomic", "read_yaml"]
 #: expand to gigabytes: the "billion laughs")
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000
 
 
 @contextmanager
@@ -66,8 +67,25 @@ def read_yaml(path: str | Path) -> Any:
     if size > MAX_YAML_BYTES:
         raise ValueError(f"{path} has {size:,} bytes; YAML configs and plans are limited to {MAX_YAML_BYTES:,}")
     try:
-        return yaml.load(path.read_text(), Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+        content = yaml.load(path.read_text(), Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a text file") from None
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if _expanded_size(content, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ValueError(f"{path} expands to more than {MAX_YAML_NODES:,} values through its aliases (*name); write the values out")
+    return content
+
+
+def _expanded_size(content: Any, limit: int) -> int:
+    """Values in `content` counting every alias as the copy it stands for; stops past `limit`
+    (a few aliases nest into billions of values, which any later error message would print)."""
+    count, stack = 0, [content]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+    return count

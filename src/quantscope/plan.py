@@ -98,8 +98,30 @@ class LayerPrecision:
         return ", ".join(parts)
 
 
-def _partial(values: Mapping[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
-    """Validated (field, format) pairs of a partial override."""
+def _weights_and_data(text: str) -> dict[str, str]:
+    """A plan string, "W, D" or one format for both, as {weights, data}."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    if len(parts) > 2:
+        raise ValueError(f"a plan string is one format or 'weights, data'; got {len(parts)} parts in {text!r}")
+    return {"weights": parts[0].strip(), "data": parts[-1].strip()}
+
+
+def _partial(values: Mapping[str, Any] | str, where: str) -> tuple[tuple[str, Any], ...]:
+    """Validated (field, format) pairs of a partial override: a mapping of fields, or a plan
+    string ("W, D" or one format for weights and data)."""
+    if isinstance(values, str):
+        values = _weights_and_data(values)
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where}: expected a plan string or a mapping of fields, got {type(values).__name__}")
     out = []
     for key, value in values.items():
         if key not in FIELDS:
@@ -251,21 +273,7 @@ class PrecisionPlan:
     @classmethod
     def parse(cls, text: str) -> PrecisionPlan:
         """A uniform plan from "W, D" (weights and data formats) or one format for both."""
-        parts, depth, cur = [], 0, ""
-        for ch in text:
-            depth += ch == "<"
-            depth -= ch == ">"
-            if ch == "," and depth == 0:
-                parts.append(cur)
-                cur = ""
-            else:
-                cur += ch
-        parts.append(cur)
-        if len(parts) == 2:
-            return cls.uniform(weights=parts[0].strip(), data=parts[1].strip())
-        if len(parts) > 2:
-            raise ValueError(f"a plan string is one format or 'weights, data'; got {len(parts)} parts in {text!r}")
-        return cls.uniform(weights=text, data=text)
+        return cls.uniform(**_weights_and_data(text))
 
     def save(self, path: str | Path) -> None:
         """Write the plan as YAML (.yaml/.yml) or JSON (.json), atomically."""

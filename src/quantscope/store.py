@@ -18,13 +18,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from .files import write_atomic
 
-__all__ = ["Store", "content_key"]
+__all__ = ["STORE_FILE", "Store", "content_key", "csv_text", "flat", "points_in"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -66,11 +66,57 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class Store:
-    """A SQLite result store at `path` (created with its folder if missing)."""
+#: the store's file name inside a study folder (a study's store is always there)
+STORE_FILE = "results.sqlite"
+_TABLES = {"points", "evaluations", "members", "runs", "artifacts"}
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
+
+def points_in(path: str | Path) -> int:
+    """How many points the store at `path` holds (0 when there is no readable store there)."""
+    if not Path(path).is_file():
+        return 0
+    try:
+        with closing(_read_only(Path(path), 5.0)) as db:
+            return db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return 0
+
+
+def _read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", timeout=timeout, isolation_level=None, check_same_thread=False, uri=True)
+
+
+def _check(path: Path, timeout: float, required: bool) -> None:
+    """Refuse a damaged file, or a database that is not a quantscope store (an empty database is
+    refused only when a store is `required` to exist)."""
+    db = _read_only(path, timeout)
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        damage = db.execute("PRAGMA quick_check").fetchone()[0] if tables else "ok"
+    except sqlite3.DatabaseError as err:
+        raise ValueError(f"{path} is not a readable quantscope result store ({err})") from None
+    finally:
+        db.close()
+    if damage != "ok":
+        raise ValueError(f"{path} is a damaged result store ({damage}); restore it or start the study in a new --out")
+    if tables and _TABLES - tables or required and not tables:
+        raise ValueError(f"{path} is not a quantscope result store (tables: {', '.join(sorted(tables)) or 'none'})")
+
+
+class Store:
+    """A SQLite result store at `path`: created with its folder if missing, or opened read-only
+    (`read_only`: it must exist, and nothing is written to it). A file that is not a store (not
+    SQLite, damaged, or another program's database) is refused with an error naming it, untouched."""
+
+    def __init__(self, path: str | Path, timeout: float = 60.0, read_only: bool = False) -> None:
         self.path = Path(path)
+        if read_only and not self.path.is_file():
+            raise FileNotFoundError(f"{self.path} does not exist: no point of this study has been stored yet")
+        if self.path.is_file() and self.path.stat().st_size:
+            _check(self.path, timeout, required=read_only)  # read-only: a refused file is left exactly as it was
+        if read_only:
+            self._db = _read_only(self.path, timeout)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -173,21 +219,26 @@ class Store:
         return None if row is None else json.loads(row[0])
 
     # ------------------------------------------------------------------------------ export
+    def records(self, study: str | None = None) -> list[dict[str, Any]]:
+        """A study's points with run and labels (every stored point if `study` is None)."""
+        if study is not None:
+            return self.members(study)
+        return [{"key": k, **json.loads(r)} for k, r in self._db.execute("SELECT key, record FROM points ORDER BY created, key")]
+
     def export(self, path: str | Path, study: str | None = None) -> Path:
         """Write a study's points (all points if `study` is None) as .csv or .json, atomically."""
         path = Path(path)
         if path.suffix not in (".csv", ".json"):
             raise ValueError(f"export path must end in .csv or .json, got {str(path)!r}")
-        if study is None:
-            rows = [{"key": k, **json.loads(r)} for k, r in self._db.execute("SELECT key, record FROM points ORDER BY created, key")]
-        else:
-            rows = self.members(study)
-        text = json.dumps(rows, indent=1) + "\n" if path.suffix == ".json" else _csv(rows)
+        rows = self.records(study)
+        text = json.dumps(rows, indent=1) + "\n" if path.suffix == ".json" else csv_text(rows)
         write_atomic(path, text)
         return path
 
 
-def _flat(row: dict[str, Any]) -> dict[str, Any]:
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A point as one flat row: costs and labels as `costs.NAME`, `labels.NAME`; other lists
+    and mappings as JSON text."""
     out = {}
     for k, v in row.items():
         if isinstance(v, dict) and k in ("costs", "labels"):
@@ -197,11 +248,12 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _csv(rows: Iterable[dict[str, Any]]) -> str:
-    flat = [_flat(r) for r in rows]
-    columns = list(dict.fromkeys(c for r in flat for c in r))
+def csv_text(rows: Iterable[dict[str, Any]]) -> str:
+    """Points as CSV text, one flat row each (see `flat`)."""
+    flat_rows = [flat(r) for r in rows]
+    columns = list(dict.fromkeys(c for r in flat_rows for c in r))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns)
     writer.writeheader()
-    writer.writerows(flat)
+    writer.writerows(flat_rows)
     return buf.getvalue()

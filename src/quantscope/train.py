@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ from .files import atomic_path
 from .plan import PrecisionPlan
 
 __all__ = ["QAT_DEFAULTS", "torch_threads", "TrainConfig", "EpochMetrics", "train", "evaluate", "predict", "finetune", "save_checkpoint",
-           "load_checkpoint", "load_model"]
+           "load_checkpoint", "load_model", "load_weights", "check_fits"]
 
 
 @dataclass(frozen=True)
@@ -306,22 +307,53 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of files it then refuses
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
-        raise ValueError(f"checkpoint {path} cannot be loaded safely: {err}") from None
+        reason = str(err).split("WeightsUnpickler error:")[-1].split(" Check the documentation")[0].strip().splitlines()[0]
+        raise ValueError(f"checkpoint {path} cannot be loaded safely (weights only, no code): {reason}") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise ValueError(f"checkpoint {path} is not a quantscope checkpoint (no state_dict)")
     return payload["state_dict"], payload.get("meta", {})
+
+
+def load_weights(model: nn.Module, path: str | Path, what: str) -> nn.Module:
+    """Load a checkpoint's weights into `model` (in eval mode); a checkpoint of another network
+    is an error naming the checkpoint, the model and what the checkpoint says it holds."""
+    state, meta = load_checkpoint(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        held = f" (it holds {meta['model']!r})" if meta.get("model") else ""
+        raise ValueError(f"checkpoint {path} does not fit model {what}{held}: {str(err).splitlines()[0]}") from None
+    return model.eval()
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a registered network from a checkpoint and load its weights."""
     from . import models
 
-    state, meta = load_checkpoint(path)
+    _, meta = load_checkpoint(path)
     if not meta.get("model"):
         raise ValueError(f"checkpoint {path} does not name its model; build it yourself and load_checkpoint()")
     model = models.create(meta["model"], width=meta.get("width", 1.0))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return load_weights(model, path, meta["model"]), meta
+
+
+def check_fits(model: nn.Module, dataset: Dataset, what: str) -> None:
+    """Refuse a dataset the model cannot take, before any work: one forward pass on one example,
+    and one output per class."""
+    x = dataset.tensors(limit=1)[0].to(next(model.parameters(), torch.empty(0)).device)
+    mode = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except (RuntimeError, ValueError, IndexError) as err:
+        raise ValueError(f"model {what} cannot take {dataset.name}'s inputs of shape {tuple(dataset.shape)}: "
+                         f"{str(err).splitlines()[0]}") from None
+    finally:
+        model.train(mode)
+    if out.shape[-1] != len(dataset.classes):
+        raise ValueError(f"model {what} has {out.shape[-1]} outputs but {dataset.name} has {len(dataset.classes)} classes")
 

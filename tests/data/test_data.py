@@ -164,6 +164,41 @@ def test_image_folder_as_directory_zip_or_tarball(tmp_path, kind):
     assert len(again) == 6
 
 
+def _tarball(path, members):
+    """A .tar.gz of (name, bytes) files and (name, None) symlinks."""
+    with tarfile.open(path, "w:gz") as t:
+        for name, blob in members:
+            info = tarfile.TarInfo(name)
+            if blob is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                t.addfile(info)
+            else:
+                info.size = len(blob)
+                t.addfile(info, io.BytesIO(blob))
+    return path
+
+
+def test_image_archive_faults_name_the_member_or_the_archive(tmp_path):
+    good = [(f"train/a/{i}.png", _png(i)) for i in range(3)]
+    broken = _tarball(tmp_path / "broken.tar.gz", good + [("train/a/9.png", b"not a png")])
+    with pytest.raises(DatasetFileError, match=r"broken.tar.gz: image train/a/9.png cannot be decoded"):
+        data.load(str(broken), "train")
+    link = _tarball(tmp_path / "link.tar.gz", good + [("train/a/evil.png", None)])
+    with pytest.raises(DatasetFileError, match=r"link.tar.gz: member train/a/evil.png is a link or special file"):
+        data.load(str(link), "train")
+    whole = _tarball(tmp_path / "whole.tar.gz", good * 20).read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetFileError, match=r"cut.tar.gz: (truncated or corrupted archive|not a folder)"):
+        data.load(str(cut), "train")
+    folder = tmp_path / "folder" / "train" / "a"
+    folder.mkdir(parents=True)
+    (folder / "0.png").write_bytes(_png(0))
+    (folder / "1.png").symlink_to("/etc/passwd")
+    with pytest.raises(DatasetFileError, match=r"train/a/1.png is a link or special file"):
+        data.load(str(tmp_path / "folder"), "train")
+
+
 def test_download_is_verified_and_atomic(tmp_path):
     payload = b"hello quantscope"
     src = tmp_path / "src.bin"

@@ -44,7 +44,7 @@ def test_lenet_tables_put_the_papers_numbers_beside_ours(tmp_path):
         acc, energy = published.HASHEMI_ACCURACY_PCT["lenet"][i], published.HASHEMI_ENERGY_UJ["lenet"][i]
         assert row["published accuracy (%)"] == f"{acc:.2f}"
         assert float(row["Δ accuracy"]) == pytest.approx(float(row["accuracy (%)"]) - acc, abs=0.006)
-        assert float(row["Δ energy (%)"]) == pytest.approx(100 * (float(row["energy (uJ)"]) / energy - 1), abs=0.2)
+        assert float(row["Δ energy (%)"]) == pytest.approx(100 * (float(row["energy (µJ per example)"]) / energy - 1), abs=0.2)
     # our accelerator model reproduces Hashemi's energies within 10.1% (issue 5)
     assert all(abs(float(r["Δ energy (%)"])) <= 10.1 for r in rows.values())
     assert rows["Floating-Point (32,32)"]["saving (%)"] == "0.00"
@@ -65,6 +65,20 @@ def test_report_is_self_contained_with_figure_files(tiny_study, tmp_path):
         assert (tmp_path / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
     assert page.count("<img") == len(stems)
     assert (tmp_path / "points.csv").read_text().startswith("run,key,labels.")
+
+
+def test_every_column_of_every_table_has_a_glossary_entry_and_words_for_stored_names(tiny_study, tmp_path):
+    from quantscope.report.glossary import HEADERS, explain
+    from quantscope.search.evaluate import COST_MODELS
+
+    tables = report_tables(load_results(tiny_study[0]))
+    columns = {c for t in tables for c in t.columns if c}
+    assert {"data traffic (× float32)", "energy (µJ per example)", "greedy data traffic (× float32)"} <= columns
+    assert not [c for c in columns if explain(c) is None], "columns without a glossary entry"
+    assert not columns & set(COST_MODELS), "a header shows a stored name instead of words"
+    assert set(COST_MODELS) <= set(HEADERS) and all(explain(HEADERS[c]) for c in COST_MODELS)
+    page = write_report(tiny_study[0], tmp_path).read_text()
+    assert "<h2>Glossary</h2>" in page and '<th title="Judd et al.' in page and "no glossary entry" not in page
 
 
 def _chromium() -> str | None:

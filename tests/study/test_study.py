@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from studies import TINY, stored
+from studies import SLOW, TINY, stored
 
 from quantscope.cost import MacModel
 from quantscope.executors import ProcessPool
-from quantscope.store import Store
+from quantscope.store import Store, points_in
 from quantscope.study import load_config, run_study
 
 
@@ -37,6 +37,9 @@ from quantscope.study import load_config, run_study
     (lambda c: c["runs"][2].update(cost="energy"), "minimizes 'energy', which is not in evaluation.costs"),
     (lambda c: c.pop("train"), "the model needs a checkpoint or a train section"),
     (lambda c: c["runs"][3].update(bits=[1, 4]), "runs.3.bits.0: Input should be greater than or equal to 2"),
+    (lambda c: c["runs"][1]["float"].update(exponents=[3, 9]), "runs.1: float<9,1>: largest exponent 2**255 is beyond float32's"),
+    (lambda c: c["runs"][1]["float"].update(mantissas=[-1]), "runs.1: float<3,-1>: mantissa bits must be at least 0, got -1"),
+    (lambda c: c["runs"][1].update(fixed={"integer_bits": [0], "fraction_bits": [0]}), "pairs 0 integer and 0 fraction bits"),
 ])
 def test_config_errors_name_the_key_and_the_value(change, message):
     cfg = copy.deepcopy(TINY)
@@ -51,6 +54,18 @@ def test_checkpoint_that_does_not_fit_the_model_is_a_clear_error(tmp_path):
     cfg = {**copy.deepcopy(TINY), "model": {"name": "digits-cnn", "checkpoint": str(root / "checkpoints" / "lenet-mnist.pt")}}
     with pytest.raises(ValueError, match="lenet-mnist.pt does not fit model digits-cnn"):
         run_study(cfg, tmp_path, progress=False, report=False, log=lambda m: None)
+
+
+@pytest.mark.parametrize("run, message", [
+    ({"name": "s", "kind": "sensitivity", "layers": ["conv9"]}, "run 's': unknown op 'conv9'"),
+    ({"name": "p", "kind": "plans", "plans": {"x": {"default": "fixed<8,auto>", "overrides": {"fc9": "fixed<4,2>"}}}},
+     "run 'p', plan 'x': plan override 'fc9' matches no op"),
+])
+def test_unknown_op_names_stop_the_study_before_any_run_and_leave_no_folder(tmp_path, run, message):
+    cfg = {**copy.deepcopy(SLOW), "runs": [SLOW["runs"][1], run]}
+    with pytest.raises(ValueError, match=message):
+        run_study(cfg, tmp_path / "out", progress=False, report=False, log=lambda m: None)
+    assert not (tmp_path / "out").exists()
 
 
 USER_MODULE = """
@@ -199,31 +214,9 @@ def test_ray_address_runs_on_an_existing_cluster(tiny_study, tmp_path, monkeypat
     assert all(reference["points"][k] == v for k, v in mine["points"].items())
 
 
-SLOW = {
-    "name": "slow",
-    "dataset": {"name": "digits"},
-    "model": {"name": "digits-cnn"},
-    "train": {"epochs": 3, "batch_size": 64, "lr": 0.05},
-    "evaluation": {"costs": ["traffic"]},
-    "runs": [
-        {"name": "accumulate", "kind": "sweep", "float": {"exponents": [4, 5], "mantissas": [2, 3, 4, 5, 6, 7, 8]},
-         "targets": ["weights", "data", "accumulator"]},
-        {"name": "uniform", "kind": "sweep", "formats": ["fixed<6,auto>", "fixed<8,auto>"]},
-    ],
-}
-
-
 STOCHASTIC = {**SLOW, "name": "stochastic", "evaluation": {"costs": ["traffic"], "rounding": "stochastic", "seed": 7},
               "runs": [{"name": "floats", "kind": "sweep", "float": {"exponents": [4], "mantissas": [2, 3, 4, 5, 6, 7, 8]}},
                        SLOW["runs"][1]]}
-
-
-def _points_stored(path: Path) -> int:
-    try:
-        with sqlite3.connect(path) as db:
-            return db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 @pytest.mark.parametrize("config", [SLOW, STOCHASTIC], ids=["nearest", "stochastic"])
@@ -237,11 +230,11 @@ def test_sigkill_half_way_then_resume_loses_and_repeats_nothing(tmp_path, config
     cmd = [sys.executable, "-m", "quantscope", "study", str(cfg), "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and _points_stored(out / "results.sqlite") < 4:
+    while time.time() < deadline and proc.poll() is None and points_in(out / "results.sqlite") < 4:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = _points_stored(out / "results.sqlite")
+    done = points_in(out / "results.sqlite")
     assert 4 <= done < total, f"the kill should land half-way: {done} of {total} points stored"
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=os.environ.copy())
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

@@ -11,6 +11,7 @@ import struct
 import tarfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +149,15 @@ def _folder_key(path: Path) -> str:
 
 
 def _walk_entries(path: Path):
-    """(relative posix path, bytes opener) for every image file in a folder or archive."""
+    """(relative posix path, bytes opener) for every image file in a folder or archive; a link
+    or special file with an image name is an error naming it (never skipped silently)."""
     if path.is_dir():
         for p in sorted(path.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                yield p.relative_to(path).as_posix(), p.read_bytes
+            if p.suffix.lower() not in IMAGE_SUFFIXES or p.is_dir():
+                continue
+            if p.is_symlink() or not p.is_file():
+                raise DatasetFileError(f"{path}: {p.relative_to(path).as_posix()} is a link or special file, not an image file")
+            yield p.relative_to(path).as_posix(), p.read_bytes
     elif zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             for name in sorted(z.namelist()):
@@ -161,27 +166,39 @@ def _walk_entries(path: Path):
     elif tarfile.is_tarfile(path):
         with tarfile.open(path) as tar:
             for m in tar:  # streaming: members in archive order
-                if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES:
-                    f = tar.extractfile(m)
-                    data = f.read() if f is not None else b""
-                    yield m.name, (lambda d=data: d)
+                if Path(m.name).suffix.lower() not in IMAGE_SUFFIXES or m.isdir():
+                    continue
+                f = tar.extractfile(m) if m.isfile() else None
+                if f is None:
+                    raise DatasetFileError(f"{path}: member {m.name} is a link or special file, not an image file")
+                data = f.read()
+                yield m.name, (lambda d=data: d)
     else:
         raise DatasetFileError(f"{path}: not a folder, .zip or .tar(.gz) archive")
 
 
-def _decode_image_folder(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
-    from PIL import Image
+def _decode(path: Path, rel: str, read: Any) -> np.ndarray:
+    """One image as uint8 (C, H, W); an unreadable one is an error naming the member."""
+    from PIL import Image, UnidentifiedImageError
 
-    splits: dict[str, dict[str, list[tuple[str, np.ndarray]]]] = {}
-    for rel, read in _walk_entries(path):
-        parts = [p for p in rel.split("/") if p]
-        if len(parts) < 3:
-            continue  # not <split>/<class>/<file>
-        split, cls = parts[-3], parts[-2]
+    try:
         with Image.open(io.BytesIO(read())) as img:
             arr = np.asarray(img.convert("RGB") if img.mode not in ("L", "RGB") else img, dtype=np.uint8)
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        splits.setdefault(split, {}).setdefault(cls, []).append((parts[-1], arr))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zipfile.BadZipFile) as err:
+        raise DatasetFileError(f"{path}: image {rel} cannot be decoded ({type(err).__name__}: {err})") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _decode_image_folder(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    splits: dict[str, dict[str, list[tuple[str, np.ndarray]]]] = {}
+    try:
+        for rel, read in _walk_entries(path):
+            parts = [p for p in rel.split("/") if p]
+            if len(parts) < 3:
+                continue  # not <split>/<class>/<file>
+            splits.setdefault(parts[-3], {}).setdefault(parts[-2], []).append((parts[-1], _decode(path, rel, read)))
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DatasetFileError(f"{path}: truncated or corrupted archive ({type(err).__name__}: {err})") from None
     if not splits:
         raise DatasetFileError(f"{path}: no images found in <split>/<class>/<image> layout")
     classes = sorted({c for per_split in splits.values() for c in per_split})

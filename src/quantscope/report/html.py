@@ -11,8 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..files import write_atomic
-from ..store import Store
+from ..store import STORE_FILE, Store
 from .format import Table
+from .glossary import explain
 from .plots import figures
 from .results import StudyResults, load_results
 from .tables import report_tables
@@ -29,6 +30,7 @@ figure { display: inline-block; margin: 0.8em 1em 0.8em 0; vertical-align: top; 
 figure.wide { display: block; max-width: 100%; }
 figure img { width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.8em; color: #555; }
 .caption { font-size: 0.85em; color: #555; max-width: 900px; } .meta { color: #777; font-size: 0.8em; }
+dl.glossary { font-size: 0.85em; max-width: 900px; } dl.glossary dt { font-weight: 600; margin-top: 0.5em; } dl.glossary dd { margin-left: 1.5em; }
 """
 
 
@@ -41,8 +43,20 @@ def _cell(text: str) -> str:
     return f"<td{cls}>{html.escape(text)}</td>"
 
 
+def _th(column: str) -> str:
+    meaning = explain(column)
+    return f'<th title="{html.escape(meaning)}">{html.escape(column)}</th>' if meaning else f"<th>{html.escape(column)}</th>"
+
+
+def _glossary_html(tables: list[Table]) -> str:
+    """Every column of the report's tables, explained (the same text as the headers' tooltips)."""
+    columns = list(dict.fromkeys(c for t in tables for c in t.columns if c))
+    items = "".join(f"<dt>{html.escape(c)}</dt><dd>{html.escape(explain(c) or 'no glossary entry')}</dd>" for c in columns)
+    return f"<h2>Glossary</h2><dl class='glossary'>{items}</dl>"
+
+
 def _table_html(t: Table) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns) if any(t.columns) else ""
+    head = "".join(_th(c) for c in t.columns) if any(t.columns) else ""
     body = "".join("<tr>" + "".join(_cell(str(c)) for c in row) + "</tr>" for row in t.rows)
     caption = f'<p class="caption">{html.escape(t.caption)}</p>' if t.caption else ""
     return f"<h2>{html.escape(t.title)}</h2>{caption}<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
@@ -71,6 +85,7 @@ def render(results: StudyResults, out: Path, compare: bool = True) -> str:
     parts.append(_table_html(tabs[0]))
     parts.append("<h2>Figures</h2>" + "".join(parts_fig))
     parts += [_table_html(t) for t in tabs[1:]]
+    parts.append(_glossary_html(tabs))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -81,7 +96,7 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     out = Path(out) if out is not None else results.folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     page = render(results, out, compare=results.config.get("report", {}).get("compare", True))
-    with Store(results.folder / results.info.get("store", "results.sqlite")) as store:
+    with Store(results.folder / STORE_FILE, read_only=True) as store:
         store.export(out / "points.csv", results.name)
         store.export(out / "points.json", results.name)
     path = out / "index.html"

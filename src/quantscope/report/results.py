@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..store import Store
+from ..store import STORE_FILE, Store
 
 __all__ = ["RunResult", "StudyResults", "load_results"]
 
@@ -62,13 +62,19 @@ def load_results(folder: str | Path) -> StudyResults:
     info_path = folder / "study.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"{folder} is not a study folder (no study.json); run `quantscope study CONFIG --out {folder}` first")
-    info = json.loads(info_path.read_text())
-    name = info["config"]["name"]
+    try:
+        info = json.loads(info_path.read_text())
+        name = info["config"]["name"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{info_path} is not a study description written by quantscope ({type(err).__name__}: {err})") from None
     from ..study.runs import RUN_KINDS
 
-    with Store(folder / info.get("store", "results.sqlite")) as store:
+    with Store(folder / STORE_FILE, read_only=True) as store:
         members = store.members(name)
         stored = store.runs(name)
+    if not stored:
+        raise ValueError(f"{folder}: study {name!r} has no finished run yet, so there is nothing to report; "
+                         f"continue it with `quantscope study CONFIG --out {folder} --resume`")
     unknown = sorted({kind for _, kind, _ in stored if kind not in RUN_KINDS})
     if unknown:
         raise ValueError(f"{folder} holds runs of kind(s) {', '.join(unknown)}, which are not registered here; known: {', '.join(RUN_KINDS)}")

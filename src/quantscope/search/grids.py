@@ -13,20 +13,21 @@ __all__ = ["float_formats", "fixed_formats", "uniform_plans", "sweep"]
 
 
 def float_formats(exponents: Iterable[int] = range(2, 9), mantissas: Iterable[int] = range(1, 24)) -> list[Format]:
-    """Every custom float with the given exponent and mantissa bits that fits float32."""
-    out: list[Format] = []
-    for e in exponents:
-        for m in mantissas:
-            try:
-                out.append(MiniFloat(e, m))
-            except ValueError:
-                continue
-    return out
+    """Every custom float float<E,M> of the grid; a combination quantscope cannot emulate is an
+    error naming it (never dropped from the grid)."""
+    return [MiniFloat(e, m) for e in exponents for m in mantissas]
 
 
 def fixed_formats(integer_bits: Iterable[int], fraction_bits: Iterable[int], signed: bool = True) -> list[Format]:
-    """Fixed point I.F for every pair (I includes the sign bit when signed)."""
-    return [FixedPoint(i + f, f, signed=signed) for i in integer_bits for f in fraction_bits if i + f >= 1]
+    """Fixed point I.F for every pair (I includes the sign bit when signed); a pair with no bits,
+    or one quantscope cannot emulate, is an error naming it."""
+    out: list[Format] = []
+    for i in integer_bits:
+        for f in fraction_bits:
+            if i + f < 1:
+                raise ValueError(f"the fixed-point grid pairs {i} integer and {f} fraction bits: at least 1 bit in all is needed")
+            out.append(FixedPoint(i + f, f, signed=signed))
+    return out
 
 
 def uniform_plans(formats: Iterable[Format | str], targets: Sequence[str] = ("weights", "data"), accumulate: bool = False) -> list[PrecisionPlan]:

@@ -17,7 +17,7 @@ from torch import nn
 from .. import data, models
 from ..search.evaluate import dataset_digest, tensor_digest
 from ..store import content_key
-from ..train import load_checkpoint, save_checkpoint, torch_threads, train
+from ..train import check_fits, load_weights, save_checkpoint, torch_threads, train
 from .config import ModelSettings, StudyConfig
 
 __all__ = ["FloatModel", "float_model", "cache_dir", "normalization"]
@@ -72,31 +72,23 @@ class FloatModel:
     seconds: float
 
 
-def _from_checkpoint(model: nn.Module, path: Path, what: str) -> nn.Module:
-    state, _ = load_checkpoint(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path} does not fit model {what}: {str(err).splitlines()[0]}") from None
-    return model.eval()
-
-
 def float_model(cfg: StudyConfig, base: Path, train_set: data.Dataset, log: Callable[[str], None]) -> FloatModel:
     """The study's float network: from its checkpoint, or trained once (resumably: the run's
     state is saved after every epoch) and cached under a hash of the architecture, initial
     weights, training data, settings and torch version."""
     model = _build(cfg.model, base)
     what = cfg.model.name or cfg.model.module or "the model"
+    check_fits(model, train_set, what)
     if cfg.model.checkpoint is not None:
         path = (base / cfg.model.checkpoint).resolve()
-        return FloatModel(_from_checkpoint(model, path, what), path, False, 0.0)
+        return FloatModel(load_weights(model, path, what), path, False, 0.0)
     assert cfg.train is not None
     key = content_key("float-model", repr(model), {k: tensor_digest(v) for k, v in model.state_dict().items()},
                       dataset_digest(train_set), cfg.train.model_dump(), torch.__version__)
     path = cache_dir() / "models" / f"{key[:32]}.pt"
     if path.is_file():
         log(f"float model: cached {path}")
-        return FloatModel(_from_checkpoint(model, path, what), path, False, 0.0)
+        return FloatModel(load_weights(model, path, what), path, False, 0.0)
     log(f"float model: training {cfg.train.epochs} epochs (cached afterwards as {path})")
     start = time.perf_counter()
     progress = path.with_name(path.name + ".progress")

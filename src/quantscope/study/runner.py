@@ -4,6 +4,7 @@ each run's summary stored when it finishes, and the report."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,9 +16,10 @@ from ..emulation import OpTable, layers
 from ..executors import InProcess
 from ..files import write_atomic
 from ..search.evaluate import Evaluator, Qat
-from ..store import Store, content_key
+from ..store import STORE_FILE, Store, content_key, points_in
 from .config import StudyConfig, load_config
 from .float_model import FloatModel, float_model, normalization
+from .lock import folder_lock
 from .runs import RUN_KINDS, RunConfig, RunContext
 from .stored import StoredExecutor
 
@@ -73,7 +75,7 @@ def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set
 def _write_info(out: Path, cfg: StudyConfig, fm: FloatModel, ctx: RunContext, table: OpTable) -> None:
     info = {"config": cfg.model_dump(mode="json"), "checkpoint": str(fm.checkpoint), "trained": fm.trained, "train_seconds": fm.seconds,
             "float_accuracy": ctx.evaluator.float_accuracy, "layers": ctx.layers, "macs_emulated": table.coverage,
-            "emulation": table.coverage_note(), "eval_examples": len(ctx.eval_set), "store": "results.sqlite"}
+            "emulation": table.coverage_note(), "eval_examples": len(ctx.eval_set)}
     write_atomic(out / "study.json", json.dumps(info, indent=1) + "\n")
 
 
@@ -83,8 +85,9 @@ def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[s
     run_key = content_key(run.model_dump(mode="json"), ctx.evaluator.fingerprint, cfg.qat.model_dump() if run.qat else None)
     done = store.run_summary(cfg.name, run.name)
     if done is not None and done.get("config_key") == run_key:
-        log(f"run {run.name}: finished earlier, read from the store")
-        return 0, 0
+        reused = len(store.members(cfg.name, run.name))
+        log(f"run {run.name}: finished earlier, its {reused} points read from the store")
+        return 0, reused
     ex = StoredExecutor(inner, store, bar, bar.add_task(f"{run.kind} {run.name}", total=0, running=0))
     t0 = time.perf_counter()
     outcome = RUN_KINDS[run.kind].execute(ctx, run, ex)
@@ -93,6 +96,32 @@ def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[s
     store.finish_run(cfg.name, run.name, run.kind, summary.to_dict(), keys, [p.labels for p in outcome.points])
     log(f"run {run.name}: {len(outcome.points)} points ({ex.evaluated} evaluated, {ex.reused} from the store) in {summary.seconds:.1f} s")
     return ex.evaluated, ex.reused
+
+
+def _check_folder(out: Path, name: str) -> None:
+    """A study folder holds one study: refuse a folder that another study wrote."""
+    info = out / "study.json"
+    if info.is_file():
+        try:
+            other = json.loads(info.read_text())["config"]["name"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{info} is not a study description written by quantscope; choose another --out") from None
+        if other != name:
+            raise ValueError(f"{out} holds study {other!r}, not {name!r}: a folder holds one study; choose another --out")
+
+
+def _run_all(cfg: StudyConfig, base: Path, out: Path, store: Store, executor: Any, data_dir: str | Path | None, progress: bool,
+             log: Callable[[str], None]) -> list[tuple[int, int]]:
+    """Data, float model, evaluators, study.json, then every run: (evaluated, reused) per run."""
+    train_set, eval_set = _datasets(cfg, base, data_dir)
+    fm = float_model(cfg, base, train_set, log)
+    ctx, table = _context(cfg, fm, train_set, eval_set, store)
+    for run in cfg.runs:
+        run.check_ops(table)
+    _write_info(out, cfg, fm, ctx, table)
+    log(f"study {cfg.name}: float accuracy {ctx.evaluator.float_accuracy:.4f} on {len(eval_set)} {cfg.dataset.eval_split} examples")
+    with _progress(progress) as bar:
+        return [_run(ctx, run, executor, bar, log) for run in cfg.runs]
 
 
 def run_study(
@@ -113,17 +142,23 @@ def run_study(
     start = time.perf_counter()
     cfg, base = load_config(config)
     out = Path(out) if out is not None else Path("results") / cfg.name
-    with Store(out / "results.sqlite") as store:
-        if store.runs(cfg.name) and not resume:
-            raise ValueError(f"{out} already holds results of study {cfg.name!r}; pass --resume to continue it "
-                             "(stored points are reused) or choose another --out")
-        train_set, eval_set = _datasets(cfg, base, data_dir)
-        fm = float_model(cfg, base, train_set, log)
-        ctx, table = _context(cfg, fm, train_set, eval_set, store)
-        _write_info(out, cfg, fm, ctx, table)
-        log(f"study {cfg.name}: float accuracy {ctx.evaluator.float_accuracy:.4f} on {len(eval_set)} {cfg.dataset.eval_split} examples")
-        with _progress(progress) as bar:
-            counts = [_run(ctx, run, executor or InProcess(), bar, log) for run in cfg.runs]
+    created = not out.exists()
+    with folder_lock(out, cfg.name):
+        try:
+            _check_folder(out, cfg.name)
+            with Store(out / STORE_FILE) as store:
+                if store.runs(cfg.name) and not resume:
+                    raise ValueError(f"{out} already holds results of study {cfg.name!r}; pass --resume to continue it "
+                                     "(stored points are reused) or choose another --out")
+                before = len(store)
+                try:
+                    counts = _run_all(cfg, base, out, store, executor or InProcess(), data_dir, progress, log)
+                except KeyboardInterrupt:
+                    raise KeyboardInterrupt(f"{len(store) - before} points stored in {out}; continue with --resume") from None
+        except BaseException:
+            if created and points_in(out / STORE_FILE) == 0:  # failed before any result: leave no folder behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
     result = StudyResult(out, store.path, sum(c[0] for c in counts), sum(c[1] for c in counts), time.perf_counter() - start)
     if report:
         from ..report import write_report

@@ -26,6 +26,7 @@ from ...search.evaluate import Evaluator, Point
 from ...store import Store
 
 if TYPE_CHECKING:
+    from ...emulation import OpTable
     from ...report.format import FigureSpec, Table
     from ...report.results import RunResult, StudyResults
     from ..config import StudyConfig
@@ -63,6 +64,10 @@ class RunConfig(Strict):
 
     def check(self, study: StudyConfig) -> None:
         """Raise ValueError where the run does not fit the rest of the study (override per kind)."""
+
+    def check_ops(self, table: OpTable) -> None:
+        """Raise ValueError where the run names an op the model does not have (override per kind);
+        called for every run before any run starts."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pydantic import Field
 from ... import published, search
 from ...plan import PrecisionPlan
 from ...report.format import RELATIVE, FigureSpec, Table, diff, new_figure, num, pct
+from ...report.glossary import header
 from .base import FormatStr, Outcome, RunConfig, RunContext, RunKind, RunSummary
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
     """Judd Table 2 style: the best greedy and uniform plan per tolerance, Judd's beside."""
     net, s = results.model, run.summary
     judd = {tol: (w, tr) for n, tol, w, tr in published.JUDD_TABLE2 if n == net} if compare else {}
-    columns = ["tolerance", "greedy I.F per op", f"greedy {s.cost}", "greedy accuracy (%)", "best uniform I.F", f"uniform {s.cost}"]
+    columns = ["tolerance", "greedy I.F per op", f"greedy {header(s.cost)}", "greedy accuracy (%)", "best uniform I.F", f"uniform {header(s.cost)}"]
     if judd:
         columns += ["Judd I.F", "Judd TR", "Δ TR"]
     rows = []

@@ -11,9 +11,11 @@ from pydantic import Field, field_validator
 from ... import published, search
 from ...plan import PrecisionPlan
 from ...report.format import Table, diff, num, pct, plan_formats
+from ...report.glossary import header
 from .base import Outcome, RunConfig, RunContext, RunKind, RunSummary
 
 if TYPE_CHECKING:
+    from ...emulation import OpTable
     from ...report.results import RunResult, StudyResults
     from ..stored import StoredExecutor
 
@@ -40,6 +42,14 @@ class PlansRun(RunConfig):
     def plan_list(self) -> list[tuple[str, PrecisionPlan]]:
         """(label, plan) in the config's order."""
         return [(label, PrecisionPlan.from_spec(spec)) for label, spec in self.plans.items()]
+
+    def check_ops(self, table: OpTable) -> None:
+        """Every override of every plan names an op of the model."""
+        for label, plan in self.plan_list():
+            try:
+                plan.validate([o.name for o in table.ops], [o.name for o in table.elementwise])
+            except ValueError as err:
+                raise ValueError(f"run {self.name!r}, plan {label!r}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -79,9 +89,9 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
     has_published = compare and net in published.HASHEMI_ENERGY_UJ and any(
         p["labels"].get("label") in published.HASHEMI_PRECISIONS for p in run.points)
     base = next((p["costs"].get("energy_uj") for p in run.points if plan_formats(p) == ("float32", "float32")), None)
-    columns = ["precision", "weights", "data", "accuracy (%)", "energy (uJ)", "saving (%)", "MAC speedup"]
+    columns = ["precision", "weights", "data", "accuracy (%)", header("energy_uj"), "saving (%)", header("mac_speedup")]
     if has_published:
-        columns += ["published accuracy (%)", "Δ accuracy", "published energy (uJ)", "Δ energy (%)", "published saving (%)", "Δ saving"]
+        columns += ["published accuracy (%)", "Δ accuracy", "published energy (µJ)", "Δ energy (%)", "published saving (%)", "Δ saving"]
     rows = []
     for p in run.points:
         label, energy = p["labels"].get("label", ""), p["costs"].get("energy_uj")

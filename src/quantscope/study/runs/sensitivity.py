@@ -15,6 +15,7 @@ from ...report.format import RELATIVE, FigureSpec, Table
 from .base import FormatStr, Outcome, RunConfig, RunContext, RunKind, RunSummary
 
 if TYPE_CHECKING:
+    from ...emulation import OpTable
     from ...report.results import RunResult, StudyResults
     from ..stored import StoredExecutor
 
@@ -33,6 +34,13 @@ class SensitivityRun(RunConfig):
     data_integer_bits: list[int] = Field(default_factory=lambda: list(range(1, 17)))
     data_fraction_bits: list[int] = Field(default_factory=lambda: list(range(0, 9)))
 
+    def check_ops(self, table: OpTable) -> None:
+        """The ops named in `layers` are product ops of the model."""
+        ops = [o.name for o in table if o.macs]
+        for layer in self.layers or []:
+            if layer not in ops:
+                raise ValueError(f"run {self.name!r}: unknown op {layer!r}{did_you_mean(layer, ops)}; product ops: {', '.join(ops)}")
+
 
 @dataclass(frozen=True)
 class SensitivitySummary(RunSummary):
@@ -46,9 +54,6 @@ def execute(ctx: RunContext, run: SensitivityRun, ex: StoredExecutor) -> Outcome
     """Vary each op's weights and data, the others at the reference."""
     ev = ctx.evaluator_for(run)
     layers = run.layers or ctx.layers
-    for layer in layers:
-        if layer not in ctx.layers:
-            raise ValueError(f"run {run.name!r}: unknown op {layer!r}{did_you_mean(layer, ctx.layers)}; product ops: {', '.join(ctx.layers)}")
     i, f = run.reference_data
     reference = search.data_plan(ctx.layers, [(i, f)] * len(ctx.layers), weights=run.reference_weights)
     res = search.sensitivity(ev, layers, reference, run.weight_fraction_bits, run.data_integer_bits, run.data_fraction_bits,

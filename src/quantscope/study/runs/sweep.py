@@ -13,6 +13,7 @@ from ... import published, search
 from ...formats import parse_format
 from ...plan import PrecisionPlan
 from ...report.format import Table, num, pct
+from ...report.glossary import header
 from .base import FormatStr, Outcome, RunConfig, RunContext, RunKind, Strict
 from .plans import PlansSummary, evaluate_labelled
 
@@ -24,7 +25,8 @@ __all__ = ["SweepRun", "FloatGrid", "FixedGrid", "KIND"]
 
 
 class FloatGrid(Strict):
-    """Every custom float float<E,M> with E in `exponents` and M in `mantissas` that fits float32."""
+    """Every custom float float<E,M> with E in `exponents` and M in `mantissas` (each one a format
+    quantscope emulates inside float32: E <= 8 and M <= 23 with the default bias)."""
 
     exponents: list[int] = Field(min_length=1)
     mantissas: list[int] = Field(min_length=1)
@@ -56,6 +58,7 @@ class SweepRun(RunConfig):
     def _some(self) -> SweepRun:
         if not (self.formats or self.float or self.fixed):
             raise ValueError("a sweep needs formats, a float grid or a fixed grid")
+        self.plan_list()  # every grid value is a format, checked before any work starts
         return self
 
     def plan_list(self) -> list[tuple[str, PrecisionPlan]]:
@@ -65,8 +68,6 @@ class SweepRun(RunConfig):
             fmts += search.float_formats(self.float.exponents, self.float.mantissas)
         if self.fixed:
             fmts += search.fixed_formats(self.fixed.integer_bits, self.fixed.fraction_bits, self.fixed.signed)
-        if not fmts:
-            raise ValueError(f"run {self.name!r}: the grid holds no format that fits float32")
         return [(str(f), PrecisionPlan.uniform(**{t: f for t in self.targets})) for f in dict.fromkeys(fmts)]
 
 
@@ -106,7 +107,7 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
              num(p["r2"], 4), *(num(p.get("metrics", {}).get(m)) for m in metrics), *(num(p["costs"].get(c)) for c in costs)]
             for p in run.points]
     caption = f"{len(rows)} uniform plans" + (" after QAT" if run.summary.qat else "") + "." + _hill_caption(results, run)
-    columns = ["format", "accuracy (%)", "relative", "mismatch (%)", "R²", *metrics, *costs]
+    columns = ["format", "accuracy (%)", "relative", "mismatch (%)", "R²", *map(header, metrics), *map(header, costs)]
     return [Table(f"{run.name}: sweep", caption, columns, rows)]
 
 
