@@ -15,6 +15,7 @@ from studies import stored
 from typer.testing import CliRunner
 
 from quantscope import cli, results
+from quantscope.store import Store
 
 STUDY = {
     "name": "cli-study",
@@ -79,13 +80,10 @@ def test_train_eval_and_cost(tmp_path):
     ckpt = tmp_path / "cnn.pt"
     res = qs("train", "digits-cnn", "--epochs", "1", "--batch-size", "64", "--out", str(ckpt))
     assert res.returncode == 0 and ckpt.is_file() and "checkpoint written" in res.stdout, res.stderr
-    assert_bad_input(qs("train", "digits-cnn", "--epochs", "1", "--out", str(ckpt)), "exists; pass --force")
     assert_bad_input(qs("train", "digits-cnn", "--out", str(tmp_path)), "is a folder")
-    assert_bad_input(qs("train", "lenett"), "unknown model 'lenett' (did you mean 'lenet'?)")
 
     ev = json.loads(qs("eval", str(ckpt), "--plan", "fixed<8,4>,fixed<8,auto>", "--json").stdout)
     assert ev["plan"] == "default: weights=fixed<8,4>, data=fixed<8,auto>" and 0 < ev["accuracy"] <= 1 and ev["macs_emulated"] == 1.0
-    assert_bad_input(qs("eval", str(ckpt), "--plan", "fixed<8"), "cannot parse format 'fixed<8'")
     assert_bad_input(qs("eval", str(tmp_path / "none.pt")), "none.pt")
 
     c = json.loads(qs("cost", "lenet", "--plan", "fixed<8,auto>", "--json").stdout)
@@ -110,9 +108,6 @@ def test_study_then_report(tmp_path):
     assert_bad_input(qs("study", str(cfg), "--out", str(out)), "--resume")
     rep = qs("report", str(out), "--out", str(tmp_path / "rep"))
     assert rep.returncode == 0 and (tmp_path / "rep" / "index.html").is_file() and "report: " in rep.stdout
-    assert_bad_input(qs("report", str(tmp_path)), "not a study folder")
-    assert_bad_input(qs("study", str(tmp_path / "missing.yaml")), "missing.yaml")
-    assert_bad_input(qs("study", str(cfg), "--executor", "threads"), "unknown executor 'threads'")
     assert "--workers" in qs("study", "--help").stdout
 
     listing = qs("results", str(out))
@@ -129,7 +124,6 @@ def test_study_then_report(tmp_path):
     assert list(pd.read_csv(tmp_path / "points.csv")["accuracy"]) == list(frame["accuracy"])
     assert [p["accuracy"] for p in json.loads((tmp_path / "points.json").read_text())] == list(frame["accuracy"])
     assert_bad_input(qs("results", str(out), "--export", str(tmp_path / "points.xlsx")), "ending in .csv, .json, .parquet")
-    assert_bad_input(qs("results", str(out), "--export", str(tmp_path / "p.csv"), "--run", "flaots"), "no finished run 'flaots'")
     assert not (tmp_path / "points.xlsx").exists() and not (tmp_path / "p.csv").exists()
 
 
@@ -140,9 +134,6 @@ def test_demo_runs_offline_and_prints_the_report(tmp_path):
     assert path.is_file() and path.name == "index.html"
     runs = {r for r, _, _ in stored(tmp_path / "demo", "digits-demo")["runs"]}
     assert runs >= {"hashemi-precisions", "custom-floats", "judd-greedy", "sakr-bounds"}
-    members = sum(p["points"] for p in results.contents(tmp_path / "demo")["runs"])
-    again = qs("demo", "--out", str(tmp_path / "demo"))
-    assert again.returncode == 0 and f"0 points evaluated, {members} read from the store" in " ".join(again.stdout.split()), again.stdout
 
 
 def _inputs(folder: Path) -> None:
@@ -166,6 +157,11 @@ def _inputs(folder: Path) -> None:
     (folder / "ops.yaml").write_text(yaml.safe_dump({**STUDY, "runs": [{"name": "s", "kind": "sensitivity", "layers": ["conv9"]}]}))
     (folder / "shape.yaml").write_text(yaml.safe_dump({**STUDY, "model": {"name": "lenet"}}))
     (folder / "study.yaml").write_text(yaml.safe_dump(STUDY))
+    real = folder / "cli-study"  # a study folder with one finished run, "floats"
+    real.mkdir()
+    (real / "study.json").write_text(json.dumps({"config": {"name": "cli-study"}}))
+    with Store(real / "results.sqlite") as store:
+        store.finish_run("cli-study", "floats", "sweep", {})
     fake = folder / "fake-study"
     fake.mkdir()
     (fake / "study.json").write_text("{not json")
@@ -175,7 +171,7 @@ BAD_INPUTS = [
     (["formats", "fixed<8,9x>"], "frac must be an integer, got '9x'"),
     (["formats", "[bold]e4m3"], "'[bold]e4m3'"),
     (["datasets", "fetch", "mnits"], "unknown dataset 'mnits'"),
-    (["train", "lenett"], "unknown model 'lenett'"),
+    (["train", "lenett"], "unknown model 'lenett' (did you mean 'lenet'?)"),
     (["train", "digits-cnn", "--out", "cnn.pt"], "cnn.pt exists; pass --force"),
     (["train", "digits-cnn", "--out", "a-file/x.pt"], "a-file"),
     (["train", "digits-cnn", "--out", "/proc/quantscope/x.pt"], "/proc/quantscope"),
@@ -203,6 +199,7 @@ BAD_INPUTS = [
     (["report", "fake-study"], "study.json is not a study description written by quantscope"),
     (["results", "fake-study"], "study.json is not a study description written by quantscope"),
     (["results", "nowhere", "--json"], "nowhere is not a study folder"),
+    (["results", "cli-study", "--export", "p.csv", "--run", "flaots"], "no finished run 'flaots'"),
 ]
 
 

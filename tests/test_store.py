@@ -3,7 +3,6 @@
 import csv
 import json
 import multiprocessing as mp
-import sqlite3
 
 import pytest
 
@@ -37,7 +36,11 @@ def test_wal_mode_and_reopen(tmp_path):
         s.put("a", _record(3))
     with Store(path) as s:
         assert s.get("a") == _record(3)
-    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # concurrent readers while it runs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite"], "a closed store is one file"
+    with Store(path, read_only=True) as s:
+        assert s.get("a") == _record(3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite"], "a read-only open wrote files"
 
 
 def test_finish_run_replaces_members_and_summary_atomically(tmp_path):

@@ -114,6 +114,7 @@ class Store:
             raise FileNotFoundError(f"{self.path} does not exist: no point of this study has been stored yet")
         if self.path.is_file() and self.path.stat().st_size:
             _check(self.path, timeout, required=read_only)  # read-only: a refused file is left exactly as it was
+        self._read_only = read_only
         if read_only:
             self._db = _read_only(self.path, timeout)
             return
@@ -124,6 +125,13 @@ class Store:
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
+        """Close; a writer's last close leaves one self-contained file (rollback journal mode), so
+        read-only readers later need no WAL files beside it and create none."""
+        if not self._read_only:
+            try:
+                self._db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.OperationalError:
+                pass  # another connection still has it open in WAL mode: it switches when it closes
         self._db.close()
 
     def __enter__(self) -> Store:
