@@ -100,3 +100,11 @@ def test_export_csv_and_json(tmp_path):
         with pytest.raises(ValueError, match="must end in .csv or .json"):
             s.export(tmp_path / "x.parquet")
         assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_read_only_open_refuses_an_empty_file_and_writes_nothing(tmp_path):
+    path = tmp_path / "results.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"results.sqlite is not a quantscope result store \(tables: none\)"):
+        Store(path, read_only=True)
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]

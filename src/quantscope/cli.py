@@ -515,8 +515,8 @@ def results_cmd(
     from . import results
 
     if export:
-        path = results.export(folder, export, run)
-        _console.print(f"{len(results.rows(folder, run))} points written to {path}", soft_wrap=True)
+        written = results.export(folder, export, run)
+        _console.print(f"{written} points written to {export}", soft_wrap=True)
         return
     held = results.contents(folder)
     if as_json:

@@ -10,19 +10,27 @@ from typing import Any
 from .files import atomic_path, write_atomic
 from .store import STORE_FILE, Store, csv_text, flat
 
-__all__ = ["EXPORT_SUFFIXES", "contents", "rows", "load", "export"]
+__all__ = ["EXPORT_SUFFIXES", "study_info", "contents", "rows", "load", "export"]
 
 EXPORT_SUFFIXES = (".csv", ".json", ".parquet")
 
 
-def _study(folder: Path) -> str:
-    info = folder / "study.json"
+def study_info(folder: str | Path) -> dict[str, Any]:
+    """A study folder's `study.json` (what the runner wrote: config, float accuracy, ops); an
+    error naming the folder when it is not a study folder or the file is not quantscope's."""
+    info = Path(folder) / "study.json"
     if not info.is_file():
         raise FileNotFoundError(f"{folder} is not a study folder (no study.json); run `quantscope study CONFIG --out {folder}` first")
     try:
-        return json.loads(info.read_text())["config"]["name"]
+        content = json.loads(info.read_text())
+        content["config"]["name"]
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{info} is not a study description written by quantscope ({type(err).__name__}: {err})") from None
+    return content
+
+
+def _study(folder: Path) -> str:
+    return study_info(folder)["config"]["name"]
 
 
 def contents(folder: str | Path) -> dict[str, Any]:
@@ -59,20 +67,21 @@ def load(folder: str | Path, run: str | None = None) -> Any:
     return pd.DataFrame(rows(folder, run))
 
 
-def export(folder: str | Path, path: str | Path, run: str | None = None) -> Path:
-    """Write the study's points to `path` (.csv, .json or .parquet; Parquet needs pyarrow), atomically."""
+def export(folder: str | Path, path: str | Path, run: str | None = None) -> int:
+    """Write the study's points to `path` (.csv, .json or .parquet; Parquet needs pyarrow),
+    atomically; returns how many points were written."""
     path = Path(path)
     if path.suffix not in EXPORT_SUFFIXES:
         raise ValueError(f"export to a file ending in {', '.join(EXPORT_SUFFIXES)}; got {str(path)!r}")
     if path.suffix == ".parquet":
-        frame = load(folder, run)
         try:
             import pyarrow  # noqa: F401 - pandas writes Parquet through it
         except ImportError:
             raise ValueError("Parquet export needs pyarrow: pip install 'quantscope[tables]'") from None
+        frame = load(folder, run)
         with atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False)
-        return path
+        return len(frame)
     records = _records(Path(folder), run)
     write_atomic(path, json.dumps(records, indent=1) + "\n" if path.suffix == ".json" else csv_text(records))
-    return path
+    return len(records)

@@ -86,17 +86,14 @@ def _read_only(path: Path, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", timeout=timeout, isolation_level=None, check_same_thread=False, uri=True)
 
 
-def _check(path: Path, timeout: float, required: bool) -> None:
+def _check(db: sqlite3.Connection, path: Path, required: bool) -> None:
     """Refuse a damaged file, or a database that is not a quantscope store (an empty database is
     refused only when a store is `required` to exist)."""
-    db = _read_only(path, timeout)
     try:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         damage = db.execute("PRAGMA quick_check").fetchone()[0] if tables else "ok"
     except sqlite3.DatabaseError as err:
         raise ValueError(f"{path} is not a readable quantscope result store ({err})") from None
-    finally:
-        db.close()
     if damage != "ok":
         raise ValueError(f"{path} is a damaged result store ({damage}); restore it or start the study in a new --out")
     if tables and _TABLES - tables or required and not tables:
@@ -110,14 +107,20 @@ class Store:
 
     def __init__(self, path: str | Path, timeout: float = 60.0, read_only: bool = False) -> None:
         self.path = Path(path)
-        if read_only and not self.path.is_file():
-            raise FileNotFoundError(f"{self.path} does not exist: no point of this study has been stored yet")
-        if self.path.is_file() and self.path.stat().st_size:
-            _check(self.path, timeout, required=read_only)  # read-only: a refused file is left exactly as it was
         self._read_only = read_only
         if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"{self.path} does not exist: no point of this study has been stored yet")
             self._db = _read_only(self.path, timeout)
+            try:
+                _check(self._db, self.path, required=True)
+            except BaseException:
+                self._db.close()
+                raise
             return
+        if self.path.is_file() and self.path.stat().st_size:
+            with closing(_read_only(self.path, timeout)) as db:  # checked read-only: a refused file is left as it was
+                _check(db, self.path, required=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

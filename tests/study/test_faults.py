@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -125,13 +126,27 @@ def test_ray_addresses_that_never_answer_fail_within_the_timeout(tmp_path):
     assert time.time() - t0 < 90
 
 
-def test_a_folder_holds_one_study(tmp_path):
-    small = {**SLOW, "runs": SLOW["runs"][1:]}
-    run_study(small, tmp_path, progress=False, report=False, log=lambda m: None)
+SMALL = {**SLOW, "runs": SLOW["runs"][1:]}  # two points
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory) -> Path:
+    """A finished two-point study folder, run once for the tests below (each copies it)."""
+    folder = tmp_path_factory.mktemp("small") / "study"
+    run_study(SMALL, folder, progress=False, report=False, log=lambda m: None)
+    return folder
+
+
+def _copy(small_study: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(small_study, tmp_path / "study"))
+
+
+def test_a_folder_holds_one_study(small_study, tmp_path):
+    folder = _copy(small_study, tmp_path)
     with pytest.raises(ValueError, match=r"holds study 'slow', not 'other': a folder holds one study"):
-        run_study({**small, "name": "other"}, tmp_path, progress=False, report=False, log=lambda m: None)
+        run_study({**SMALL, "name": "other"}, folder, progress=False, report=False, log=lambda m: None)
     with pytest.raises(ValueError, match=r"is a file, not a folder"):
-        run_study(small, tmp_path / "study.json", progress=False, report=False, log=lambda m: None)
+        run_study(SMALL, folder / "study.json", progress=False, report=False, log=lambda m: None)
 
 
 def _sqlite_file(path: Path) -> Path:
@@ -141,10 +156,8 @@ def _sqlite_file(path: Path) -> Path:
     return path
 
 
-def test_report_reads_only_the_store_inside_its_folder(tmp_path):
-    small = {**SLOW, "runs": SLOW["runs"][1:]}
-    folder = tmp_path / "study"
-    run_study(small, folder, progress=False, report=False, log=lambda m: None)
+def test_report_reads_only_the_store_inside_its_folder(small_study, tmp_path):
+    folder = _copy(small_study, tmp_path)
     victim = _sqlite_file(tmp_path / "other_app.db")
     before = victim.read_bytes()
     info = json.loads((folder / "study.json").read_text())
@@ -157,10 +170,8 @@ def test_report_reads_only_the_store_inside_its_folder(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["missing", "empty-store", "garbage", "truncated", "foreign"])
-def test_report_and_resume_refuse_a_missing_or_damaged_store(tmp_path, damage):
-    small = {**SLOW, "runs": SLOW["runs"][1:]}
-    folder = tmp_path / "study"
-    run_study(small, folder, progress=False, report=False, log=lambda m: None)
+def test_report_and_resume_refuse_a_missing_or_damaged_store(small_study, tmp_path, damage):
+    folder = _copy(small_study, tmp_path)
     store = folder / "results.sqlite"
     if damage == "missing":
         store.unlink()
@@ -185,7 +196,7 @@ def test_report_and_resume_refuse_a_missing_or_damaged_store(tmp_path, damage):
     assert not (folder / "report").exists()
     if damage in ("garbage", "truncated", "foreign"):
         cfg = tmp_path / "study.yaml"
-        cfg.write_text(yaml.safe_dump(small))
+        cfg.write_text(yaml.safe_dump(SMALL))
         resumed = subprocess.run([*STUDY, str(cfg), "--out", str(folder), "--resume", "--no-report"], capture_output=True, text=True)
         assert resumed.returncode == 2 and resumed.stderr.count("\n") == 1 and "result store" in resumed.stderr, resumed.stderr
         assert store.read_bytes() == before, "a damaged or foreign store was modified"

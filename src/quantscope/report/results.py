@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..results import study_info
 from ..store import STORE_FILE, Store
 
 __all__ = ["RunResult", "StudyResults", "load_results"]
@@ -59,14 +59,8 @@ class StudyResults:
 def load_results(folder: str | Path) -> StudyResults:
     """Read `study.json` and the result store of a study folder written by `run_study`."""
     folder = Path(folder)
-    info_path = folder / "study.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{folder} is not a study folder (no study.json); run `quantscope study CONFIG --out {folder}` first")
-    try:
-        info = json.loads(info_path.read_text())
-        name = info["config"]["name"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{info_path} is not a study description written by quantscope ({type(err).__name__}: {err})") from None
+    info = study_info(folder)
+    name = info["config"]["name"]
     from ..study.runs import RUN_KINDS
 
     with Store(folder / STORE_FILE, read_only=True) as store:

@@ -15,6 +15,7 @@ from .. import data
 from ..emulation import OpTable, layers
 from ..executors import InProcess
 from ..files import write_atomic
+from ..results import study_info
 from ..search.evaluate import Evaluator, Qat
 from ..store import STORE_FILE, Store, content_key, points_in
 from .config import StudyConfig, load_config
@@ -100,12 +101,8 @@ def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[s
 
 def _check_folder(out: Path, name: str) -> None:
     """A study folder holds one study: refuse a folder that another study wrote."""
-    info = out / "study.json"
-    if info.is_file():
-        try:
-            other = json.loads(info.read_text())["config"]["name"]
-        except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{info} is not a study description written by quantscope; choose another --out") from None
+    if (out / "study.json").is_file():
+        other = study_info(out)["config"]["name"]
         if other != name:
             raise ValueError(f"{out} holds study {other!r}, not {name!r}: a folder holds one study; choose another --out")
 
