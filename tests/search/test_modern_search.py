@@ -104,7 +104,8 @@ def test_a_recurrent_weight_is_one_noise_source_summed_over_time_steps():
             if i != y:
                 grads = torch.autograd.grad(z[i] - z[y], list(weights.values()), retain_graph=True)  # autograd sums the steps
                 e_w += sum(float((scales[k].weight_scale * g).square().sum()) for k, g in zip(weights, grads)) / float((z[i] - z[y]).detach()) ** 2
-    assert b.e_w == pytest.approx(e_w / len(x), rel=1e-6)
+    # float32 gradients summed over 28 steps in two orders (fused LSTM backward vs the bound's own pass)
+    assert b.e_w == pytest.approx(e_w / len(x), rel=2e-5)
 
 
 def test_bounds_of_attention_quantize_both_operands_of_weight_free_products():
