@@ -104,7 +104,7 @@ def test_a_recurrent_weight_is_one_noise_source_summed_over_time_steps():
             if i != y:
                 grads = torch.autograd.grad(z[i] - z[y], list(weights.values()), retain_graph=True)  # autograd sums the steps
                 e_w += sum(float((scales[k].weight_scale * g).square().sum()) for k, g in zip(weights, grads)) / float((z[i] - z[y]).detach()) ** 2
-    # float32 gradients summed over 28 steps in two orders (fused LSTM backward vs the bound's own pass)
+    # both sides take float32 gradients from different backward passes, summed over 28 steps in different orders
     assert b.e_w == pytest.approx(e_w / len(x), rel=2e-5)
 
 
