@@ -176,7 +176,7 @@ BAD_INPUTS = [
     (["datasets", "fetch", "mnits"], "unknown dataset 'mnits'"),
     (["train", "lenett"], "unknown model 'lenett' (did you mean 'lenet'?)"),
     (["train", "digits-cnn", "--out", "cnn.pt"], "cnn.pt exists; pass --force"),
-    (["train", "digits-cnn", "--out", "."], "is a folder"),
+    (["train", "digits-cnn", "--out", "cli-study"], "is a folder"),
     (["train", "digits-cnn", "--out", "a-file/x.pt"], "a-file"),
     (["train", "digits-cnn", "--out", "/proc/quantscope/x.pt"], "/proc/quantscope"),
     (["train", "lenet", "--dataset", "digits", "--out", "new.pt"], "model lenet cannot take digits's inputs of shape (1, 8, 8)"),
