@@ -140,13 +140,14 @@ def _infinite(x: float, fmt, float32: bool) -> float:
     return math.copysign(fmt.max_value, x)
 
 
-def dot(ws, xs, acc, bias=None) -> Fraction:
-    """acc = q(acc + q(w x)) over the terms in order, then q(acc + bias), nearest, exactly."""
+def dot(ws, xs, acc, bias=None, mode: str = "nearest") -> Fraction:
+    """acc = q(acc + q(w x)) over the terms in order, then q(acc + bias), exactly; q rounds the
+    exact value once (nearest with ties to even, floor or toward zero)."""
     def q(v: Fraction) -> Fraction:
         if isinstance(acc, FixedPoint):
-            return round_fixed(v, acc, "nearest", float32=False)
+            return round_fixed(v, acc, mode, float32=False)
         hi = Fraction(acc.max_value)
-        return round_grid(v, acc.man, acc.emin, -hi, hi, "nearest", acc.subnormals)
+        return round_grid(v, acc.man, acc.emin, -hi, hi, mode, acc.subnormals)
 
     total = Fraction(0)
     for w, x in zip(ws, xs):

@@ -106,11 +106,13 @@ class Format(ABC):
         (static grid with values between 2**-63 and 2**63)."""
         return not self.adaptive and self.min_positive >= 2.0**-63 and self.max_value <= 2.0**63
 
-    @property
-    def float32_sums_exact(self) -> bool:
-        """True when float32 adds two values of this accumulator format exactly or with one
-        innocuous rounding (so one rounding onto the format gives the correct result)."""
-        return False
+    def sum_precision(self, rounding: str) -> int:
+        """Significant bits a binary float needs so that adding two values of this accumulator
+        format and rounding the sum onto it gives the rounding of the exact sum: 2p + 2 for a plain
+        sum under nearest (Figueroa), p + 2 for a sum rounded to odd under any mode (Boldo and
+        Melquiond), p the format's significand bits; formats whose sums are exact say less."""
+        p = self.significand_bits
+        return 2 * p + 2 if rounding == "nearest" else p + 2
 
     @property
     def accumulator_error(self) -> str | None:
@@ -299,9 +301,8 @@ class FixedPoint(Format):
     def significand_bits(self) -> int:
         return self._int_bits()
 
-    @property
-    def float32_sums_exact(self) -> bool:
-        return self.bits_ <= 23  # a sum of two values fits float32's significand
+    def sum_precision(self, rounding: str) -> int:
+        return self.bits_ + 1  # the sum of two values on one grid is exact with one more bit
 
     @property
     def accumulator_error(self) -> str | None:
@@ -522,10 +523,6 @@ class MiniFloat(Format):
     @property
     def exponent_bits(self) -> int:
         return self.exp
-
-    @property
-    def float32_sums_exact(self) -> bool:
-        return self.man + 1 <= 11  # 24 >= 2p + 2 (Figueroa): double rounding is innocuous
 
     def widened(self, bits: int) -> MiniFloat | None:
         try:

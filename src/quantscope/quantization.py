@@ -16,18 +16,23 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Union
 
 import torch
 
+from . import native
 from .errors import did_you_mean
 from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format
 
-__all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch"]
+__all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch", "Grid", "grid_of",
+           "round_onto_grid", "check_rounding", "RandomSource"]
 
 Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
 ROUNDING_MODES: tuple[str, ...] = ("nearest", "stochastic", "floor", "toward_zero")
+#: where stochastic rounding's uniforms come from: a generator (None: the global one), or a
+#: tensor of uniforms in [0, 1) shaped like the values (consumed: it is overwritten)
+RandomSource = Union[torch.Generator, torch.Tensor, None]
 
 
 # --------------------------------------------------------------------------------------- scratch
@@ -52,7 +57,8 @@ def release_scratch() -> None:
 
 
 # ------------------------------------------------------------------------------ rounding helpers
-def _check_rounding(rounding: str) -> None:
+def check_rounding(rounding: str) -> None:
+    """Raise a ValueError naming the allowed modes unless `rounding` is one of them."""
     if rounding not in ROUNDING_MODES:
         raise ValueError(
             f"unknown rounding mode {rounding!r}{did_you_mean(rounding, ROUNDING_MODES)}; "
@@ -68,7 +74,6 @@ _BITS = {
 
 
 _RANDOM_CHUNK = 1 << 20
-_pool: ThreadPoolExecutor | None = None
 
 
 def _random_bits_(bits: torch.Tensor, generator: torch.Generator | None) -> None:
@@ -82,28 +87,29 @@ def _random_bits_(bits: torch.Tensor, generator: torch.Generator | None) -> None
     if flat.device.type != "cpu" or flat.numel() <= _RANDOM_CHUNK:
         flat.random_(generator=generator)
         return
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1), thread_name_prefix="quantscope-rng")
     base = int(torch.randint(0, 2**62, (1,), generator=generator))
     chunks = flat.split(_RANDOM_CHUNK)
 
-    def fill(i: int) -> None:
-        chunks[i].random_(generator=torch.Generator().manual_seed(base + i))
+    def fill(i: int) -> Callable[[], None]:
+        return lambda: chunks[i].random_(generator=torch.Generator().manual_seed(base + i))
 
-    list(_pool.map(fill, range(len(chunks))))
+    native.run_parallel([fill(i) for i in range(len(chunks))])
 
 
-def _uniform_(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Uniform numbers in [0, 1), multiples of 2**-23 (float32) or 2**-52 (float64), in scratch."""
-    int_dtype, mant, bias, _ = _BITS[like.dtype]
+def _uniform_(like: torch.Tensor, random: RandomSource, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Uniform numbers in [0, 1) shaped like `like`, in `dtype` (default like's): multiples of
+    2**-23 (float32) or 2**-52 (float64) drawn into scratch, or the given tensor of uniforms."""
+    dtype = like.dtype if dtype is None else dtype
+    if isinstance(random, torch.Tensor):
+        return random.to(dtype)
+    int_dtype, mant, bias, _ = _BITS[dtype]
     bits = _scratch(like, int_dtype, slot=2)
-    _random_bits_(bits, generator)  # uniform over [0, 2**31) or [0, 2**63)
+    _random_bits_(bits, random)  # uniform over [0, 2**31) or [0, 2**63)
     bits.bitwise_and_((1 << mant) - 1).bitwise_or_(bias << mant)  # a float in [1, 2)
-    return bits.view(like.dtype).sub_(1.0)
+    return bits.view(dtype).sub_(1.0)
 
 
-def _stochastic_(t: torch.Tensor, generator: torch.Generator | None) -> None:
+def _stochastic_(t: torch.Tensor, generator: RandomSource) -> None:
     """Round t in place to floor(t) or floor(t) + 1, the latter with probability t - floor(t).
 
     The comparison behind ceil(d - u) is exact, so the rounding is unbiased to within 2**-23 of a
@@ -117,7 +123,7 @@ def _stochastic_(t: torch.Tensor, generator: torch.Generator | None) -> None:
     torch.copysign(t, low, out=t)  # floor keeps t's sign: a zero result gets it too (-1 + 1 = +0 otherwise)
 
 
-def _round_(t: torch.Tensor, rounding: str, generator: torch.Generator | None) -> None:
+def _round_(t: torch.Tensor, rounding: str, generator: RandomSource) -> None:
     """Round a tensor of scaled values to integers in place."""
     if rounding == "nearest":
         t.round_()  # ties to even
@@ -129,12 +135,119 @@ def _round_(t: torch.Tensor, rounding: str, generator: torch.Generator | None) -
         _stochastic_(t, generator)
 
 
-def _work_dtype(x: torch.Tensor, fast32: bool) -> torch.dtype:
-    """float32 when the float32 kernel is exact for this format, float64 otherwise."""
-    return torch.float32 if x.dtype == torch.float32 and fast32 else torch.float64
+# ------------------------------------------------------------------------------------- grids
+@dataclass(frozen=True)
+class Grid:
+    """The values a static format has in a tensor of some dtype, and how rounding reaches them.
+
+    kind "fixed": integers times 2**-frac clamped to [lo, hi]; "wrap": the same codes on `bits`
+    bits reduced modulo 2**bits (k_min..k_max); "float": a binary float grid with `man` mantissa
+    bits and normals from 2**emin, clamped to [lo, hi], with IEEE overflow to infinity when
+    `inf_overflow`. The PyTorch kernels below and the native ones (`native`) both take a Grid.
+    """
+
+    kind: Literal["fixed", "wrap", "float"]
+    lo: float
+    hi: float
+    frac: int = 0
+    man: int = 0
+    emin: int = 0
+    subnormals: bool = True
+    inf_overflow: bool = False
+    bits: int = 0
+    k_min: int = 0
+    k_max: int = 0
+
+    def work_dtype(self, dtype: torch.dtype, rounding: str) -> torch.dtype:
+        """float32 when rounding a `dtype` tensor on this grid is exact in float32, else float64.
+
+        Scaling by the step must be exact in float32 (normal powers of two) and, for floor and
+        stochastic rounding, must not underflow (a tiny negative must not become -0)."""
+        if dtype != torch.float32 or self.kind == "wrap":
+            return torch.float64
+        directed_ok = rounding in ("nearest", "toward_zero")
+        if self.kind == "fixed":
+            fast32 = -126 <= self.frac <= 126 and (self.frac >= 0 or directed_ok)
+        else:
+            below_quantum = self.emin - self.man if self.subnormals else self.emin
+            fast32 = self.emin - self.man >= -126 and self.emin <= 127 and (below_quantum <= 0 or directed_ok)
+        return torch.float32 if fast32 else torch.float64
+
+    @property
+    def _lean(self) -> bool:
+        """A float grid the native kernels round with their shortest code: symmetric, saturating,
+        with subnormals and at least one mantissa bit."""
+        return self.man >= 1 and self.subnormals and self.lo == -self.hi and not self.inf_overflow
+
+    def as_tuple(self) -> tuple[int, int, int, int, float, float, int, int, float, float]:
+        """The grid as the native kernels take it (see _native.c, `parse_grid`)."""
+        code = {"fixed": 1, "wrap": 2}.get(self.kind, 3 if self.inf_overflow else (0 if self._lean else 4))
+        return (code, self.man, self.emin, int(self.subnormals), self.lo, self.hi, self.frac, self.bits,
+                float(self.k_min), float(self.k_max))
 
 
-# -------------------------------------------------------------------------------- fixed point
+def _dtype_significand(dtype: torch.dtype) -> int:
+    return _BITS[dtype][1] + 1
+
+
+def _truncate(k: int, dtype: torch.dtype) -> int:
+    """k rounded toward zero to the significand width of `dtype` (24 or 53 bits)."""
+    drop = max(abs(k).bit_length() - _BITS[dtype][1] - 1, 0)
+    return k >> drop << drop if k >= 0 else -(-k >> drop << drop)
+
+
+def _subset_grid(fmt: FixedPoint, dtype: torch.dtype) -> Grid:
+    """A fixed-point grid wider than the dtype's significand: the grid values the dtype can hold,
+    i.e. the grid itself near zero and the dtype's own values from 2**(p - F) up (p the dtype's
+    significand bits): a float grid with p - 1 mantissa bits, normals from 2**(p - 1 - F),
+    saturating at the largest value not above max."""
+    man = _BITS[dtype][1]
+    f = int(fmt.frac)
+    lo = fmt.min_value if fmt.signed else -0.0
+    return Grid("float", lo, math.ldexp(_truncate(fmt.k_max, dtype), -f), man=man, emin=man - f)
+
+
+def _fixed_grid(fmt: FixedPoint, dtype: torch.dtype) -> Grid:
+    f = int(fmt.frac)
+    if fmt.overflow == "wrap":
+        if fmt.significand_bits > _dtype_significand(dtype):
+            raise ValueError(f"{fmt}: wrapping codes of {fmt.bits} bits cannot be held in a {dtype} tensor "
+                             f"({_dtype_significand(dtype)} significant bits); quantize a float64 tensor or use at most "
+                             f"{_dtype_significand(dtype)} bits")
+        return Grid("wrap", fmt.min_value, fmt.max_value, frac=f, bits=fmt.bits, k_min=fmt.k_min, k_max=fmt.k_max)
+    if fmt.significand_bits > _dtype_significand(dtype):
+        return _subset_grid(fmt, dtype)
+    lo = fmt.min_value if fmt.signed else -0.0  # -0.0: negative inputs of unsigned formats give -0
+    return Grid("fixed", lo, fmt.max_value, frac=f)
+
+
+def _minifloat_grid(fmt: MiniFloat, dtype: torch.dtype) -> Grid:
+    return Grid("float", -fmt.max_value, fmt.max_value, man=fmt.man, emin=fmt.emin, subnormals=fmt.subnormals,
+                inf_overflow=fmt.overflow == "inf")
+
+
+def _pow2_grid(fmt: PowerOfTwo, dtype: torch.dtype) -> Grid:
+    return Grid("float", -fmt.max_value, fmt.max_value, man=0, emin=fmt.emin)
+
+
+def _float32_grid(fmt: Float32, dtype: torch.dtype) -> Grid:
+    return Grid("float", -fmt.max_value, fmt.max_value, man=23, emin=-126, inf_overflow=True)
+
+
+#: the grid of each format family that has one (binary formats are a sign and a scale instead)
+_GRIDS: dict[type, Callable[[Any, torch.dtype], Grid | None]] = {
+    FixedPoint: _fixed_grid, MiniFloat: _minifloat_grid, PowerOfTwo: _pow2_grid, Float32: _float32_grid,
+}
+
+
+def grid_of(fmt: Format, dtype: torch.dtype) -> Grid | None:
+    """The grid rounding onto static `fmt` uses in a `dtype` tensor (float32 or float64); None
+    for binary formats (a sign and a scale, not a grid)."""
+    build = _GRIDS.get(type(fmt))
+    return None if build is None else build(fmt, dtype)
+
+
+# ------------------------------------------------------------------------ PyTorch kernels
 def _clamp(x: torch.Tensor, lo: float, hi: float, dtype: torch.dtype, out: torch.Tensor | None) -> torch.Tensor:
     """clamp(x) in `dtype`, written into `out` when it has that dtype (out may be x itself)."""
     src = x.to(dtype)
@@ -156,22 +269,11 @@ def _floor_sign_fix_(scaled: torch.Tensor, negative: torch.Tensor | None) -> Non
         scaled.masked_fill_(negative & (scaled == 0), -1.0)
 
 
-def _dtype_significand(dtype: torch.dtype) -> int:
-    return _BITS[dtype][1] + 1
-
-
-def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
-    f = int(fmt.frac)
-    if fmt.overflow == "wrap":
-        return _quantize_wrap(x, fmt, rounding, gen)
-    if fmt.significand_bits > _dtype_significand(x.dtype):
-        return _fixed_subset(x, fmt, rounding, gen, out)
-    # Scaling by 2**f must be exact in float32: 2**+-f normal, and no underflow of x*2**f that
-    # could turn a tiny negative into -0 (only matters for f < 0 under floor/stochastic).
-    fast32 = -126 <= f <= 126 and (f >= 0 or rounding in ("nearest", "toward_zero"))
-    dtype = _work_dtype(x, fast32)
-    lo = fmt.min_value if fmt.signed else -0.0  # -0.0: negative inputs of unsigned formats give -0
-    out = _clamp(x, lo, fmt.max_value, dtype, out)
+def _round_fixed(x: torch.Tensor, grid: Grid, rounding: str, gen: RandomSource, out: torch.Tensor | None) -> torch.Tensor:
+    """Clamp, scale by 2**frac, round to an integer, scale back."""
+    f = grid.frac
+    dtype = grid.work_dtype(x.dtype, rounding)
+    out = _clamp(x, grid.lo, grid.hi, dtype, out)
     negative = _negatives(out, rounding, dtype)
     if f:
         out.mul_(math.ldexp(1.0, f))
@@ -180,22 +282,6 @@ def _quantize_fixed(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.
     if f:
         out.mul_(math.ldexp(1.0, -f))
     return out
-
-
-def _fixed_subset(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
-    """A fixed-point grid wider than the tensor's significand: round onto the grid values the
-    dtype can hold, i.e. the grid itself near zero and the dtype's own values from 2**(p - F) up
-    (p the dtype's significand bits): a float grid with p - 1 mantissa bits, normals from
-    2**(p - 1 - F), saturating at the largest value not above max."""
-    man, emin, lo, hi = _subset_grid(fmt, x.dtype)
-    return _quantize_float_grid(x, man, emin, hi, True, False, rounding, gen, out, lo=lo)
-
-
-def _subset_grid(fmt: FixedPoint, dtype: torch.dtype) -> tuple[int, int, float, float]:
-    """(mantissa bits, emin, lo, hi) of the float grid that is fmt's values `dtype` can hold."""
-    man = _BITS[dtype][1]
-    f = int(fmt.frac)
-    return man, man - f, fmt.min_value if fmt.signed else -0.0, math.ldexp(_truncate(fmt.k_max, dtype), -f)
 
 
 def _fmod_pow2(x: torch.Tensor, exponent: int) -> torch.Tensor:
@@ -210,77 +296,50 @@ def _fmod_pow2(x: torch.Tensor, exponent: int) -> torch.Tensor:
     return torch.where(torch.isfinite(x) & ~torch.isfinite(r), torch.zeros_like(r), r)
 
 
-def _quantize_wrap(x: torch.Tensor, fmt: FixedPoint, rounding: str, gen: torch.Generator | None) -> torch.Tensor:
+def _round_wrap(x: torch.Tensor, grid: Grid, rounding: str, gen: RandomSource, out: torch.Tensor | None) -> torch.Tensor:
     """Modular two's complement: the integer code reduced modulo 2**B, exactly in float64.
 
     x is first reduced modulo 2**(B - F) (fmod is exact), which leaves the code's residue
     unchanged and keeps huge finite inputs finite after scaling. Zero results keep x's sign."""
-    if fmt.significand_bits > _dtype_significand(x.dtype):
-        raise ValueError(f"{fmt}: wrapping codes of {fmt.bits} bits cannot be held in a {x.dtype} tensor "
-                         f"({_dtype_significand(x.dtype)} significant bits); quantize a float64 tensor or use at most "
-                         f"{_dtype_significand(x.dtype)} bits")
-    f = int(fmt.frac)
+    f = grid.frac
     x64 = x.to(torch.float64)
-    out = _fmod_pow2(x64, fmt.bits - f)
+    out = _fmod_pow2(x64, grid.bits - f)
     negative = _negatives(out, rounding, torch.float64)
     out.mul_(math.ldexp(1.0, f))  # |.| < 2**B: no overflow
     _round_(out, rounding, gen)
     _floor_sign_fix_(out, negative)
-    modulus = math.ldexp(1.0, fmt.bits)
-    out = _fmod_pow2(out, fmt.bits)  # in (-2**B, 2**B), sign of the input
-    out.sub_(modulus * (out >= float(fmt.k_max) + 1.0))  # k_max + 1 and k_min are powers of two: exact
-    out.add_(modulus * (out < float(fmt.k_min)))
+    modulus = math.ldexp(1.0, grid.bits)
+    out = _fmod_pow2(out, grid.bits)  # in (-2**B, 2**B), sign of the input
+    out.sub_(modulus * (out >= float(grid.k_max) + 1.0))  # k_max + 1 and k_min are powers of two: exact
+    out.add_(modulus * (out < float(grid.k_min)))
     out.mul_(math.ldexp(1.0, -f))
     return torch.where(out == 0, torch.copysign(torch.zeros_like(out), x64), out)
 
 
-def _truncate(k: int, dtype: torch.dtype) -> int:
-    """k rounded toward zero to the significand width of `dtype` (24 or 53 bits)."""
-    drop = max(abs(k).bit_length() - _BITS[dtype][1] - 1, 0)
-    return k >> drop << drop if k >= 0 else -(-k >> drop << drop)
-
-
-# ------------------------------------------------------------------------- float-like grids
-def _quantize_float_grid(
-    x: torch.Tensor,
-    man: int,
-    emin: int,
-    max_value: float,
-    subnormals: bool,
-    inf_overflow: bool,
-    rounding: str,
-    gen: torch.Generator | None,
-    out: torch.Tensor | None,
-    lo: float | None = None,
-) -> torch.Tensor:
-    """Round onto a binary float grid: `man` mantissa bits, normals from 2**emin up to max_value
-    (and down to `lo`, default -max_value).
+def _round_float(x: torch.Tensor, grid: Grid, rounding: str, gen: RandomSource, out: torch.Tensor | None) -> torch.Tensor:
+    """Round onto a binary float grid: `man` mantissa bits, normals from 2**emin up to hi (and
+    down to lo).
 
     Each element's quantum is 2**(e - man), with e = max(exponent of x, emin); below 2**emin the
     quantum is 2**(emin - man) with subnormals, 2**emin without. x / quantum is exact, so one
     integer rounding gives the correctly rounded result. Saturation clamps x to the range first.
     """
-    # float32 is exact when every quantum is a normal float32 (the bit trick below) and, for
-    # floor/stochastic, when x / quantum cannot underflow (a tiny negative must not become -0).
-    below_quantum = emin - man if subnormals else emin
-    fast32 = emin - man >= -126 and emin <= 127 and (below_quantum <= 0 or rounding in ("nearest", "toward_zero"))
-    dtype = _work_dtype(x, fast32)
-    low = -max_value if lo is None else lo
+    dtype = grid.work_dtype(x.dtype, rounding)
     directed_inf = None
-    if inf_overflow and rounding != "nearest":  # masks from x before out (maybe x) changes
-        negative_overflow = x < -max_value if rounding == "floor" else None
+    if grid.inf_overflow and rounding != "nearest":  # masks from x before out (maybe x) changes
+        negative_overflow = x < -grid.hi if rounding == "floor" else None
         directed_inf = (torch.isinf(x), negative_overflow, x.to(dtype, copy=True))
-    out = _clamp(x, -math.inf if inf_overflow else low, math.inf if inf_overflow else max_value, dtype, out)
+    out = _clamp(x, -math.inf if grid.inf_overflow else grid.lo, math.inf if grid.inf_overflow else grid.hi, dtype, out)
     negative = _negatives(out, rounding, dtype)
-    qf = _quantum(out, man, emin, subnormals)
+    qf = _quantum(out, grid.man, grid.emin, grid.subnormals)
     out.div_(qf)
     _round_(out, rounding, gen)
     _floor_sign_fix_(out, negative)
     out.mul_(qf)
-    if inf_overflow:
-        _overflow_to_inf_(out, max_value, directed_inf)
-    elif lo is not None:
-        out.clamp_(lo, max_value)  # rounding up at the top of an asymmetric range stays inside it
+    if grid.inf_overflow:
+        _overflow_to_inf_(out, grid.hi, directed_inf)
+    elif grid.lo != -grid.hi:
+        out.clamp_(grid.lo, grid.hi)  # rounding up at the top of an asymmetric range stays inside it
     return out
 
 
@@ -322,8 +381,37 @@ def _overflow_to_inf_(out: torch.Tensor, max_value: float, directed: tuple[torch
     out.copy_(torch.where(keep_inf, x, out))
 
 
+_GRID_KERNELS: dict[str, Callable[[torch.Tensor, Grid, str, RandomSource, torch.Tensor | None], torch.Tensor]] = {
+    "fixed": _round_fixed, "wrap": _round_wrap, "float": _round_float,
+}
+
+
+def _native_eligible(x: torch.Tensor, out: torch.Tensor | None) -> bool:
+    return x.device.type == "cpu" and x.is_contiguous() and (out is None or out.is_contiguous()) and native.enabled()
+
+
+def round_onto_grid(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSource = None,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """Round float32/float64 `x` onto `grid`; the result in x's dtype (in `out` when given, which
+    may be x). The native kernel runs where it can (CPU, contiguous), else the PyTorch one."""
+    if _native_eligible(x, out):
+        native.record("quantize", "native")
+        work = grid.work_dtype(x.dtype, rounding)
+        uniform = _uniform_(x, random, work) if rounding == "stochastic" else None
+        target = torch.empty_like(x) if out is None else out
+        native.quantize(x, target, grid.as_tuple(), rounding, work, uniform)
+        return target
+    native.record("quantize", "torch")
+    result = _GRID_KERNELS[grid.kind](x, grid, rounding, random, out)
+    if out is None:
+        return result.to(x.dtype)
+    if result is not out:
+        out.copy_(result)
+    return out
+
+
 # ----------------------------------------------------------------------------------- binary
-def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
+def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen: RandomSource, out: torch.Tensor | None) -> torch.Tensor:
     if rounding in ("floor", "toward_zero"):
         raise ValueError(f"{fmt}: rounding {rounding!r} is undefined for binary; use 'nearest' or 'stochastic'")
     s = fmt.magnitude
@@ -343,27 +431,6 @@ def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen: torch.Gen
 
 
 # ------------------------------------------------------------------------------------ dispatch
-def _quantize_minifloat(x: torch.Tensor, fmt: MiniFloat, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
-    return _quantize_float_grid(x, fmt.man, fmt.emin, fmt.max_value, fmt.subnormals, fmt.overflow == "inf", rounding, gen, out)
-
-
-def _quantize_pow2(x: torch.Tensor, fmt: PowerOfTwo, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
-    return _quantize_float_grid(x, 0, fmt.emin, fmt.max_value, True, False, rounding, gen, out)
-
-
-def _quantize_float32(x: torch.Tensor, fmt: Float32, rounding: str, gen: torch.Generator | None, out: torch.Tensor | None) -> torch.Tensor:
-    if x.dtype == torch.float32:
-        return x
-    return _quantize_float_grid(x, 23, -126, fmt.max_value, True, True, rounding, gen, out)
-
-
-#: the kernel of each format family (every kernel takes x, the static format, rounding, generator, out)
-_KERNELS: dict[type, Callable[..., torch.Tensor]] = {
-    FixedPoint: _quantize_fixed, MiniFloat: _quantize_minifloat, PowerOfTwo: _quantize_pow2, Binary: _quantize_binary,
-    Float32: _quantize_float32,
-}
-
-
 def quantize(
     x: torch.Tensor,
     fmt: Format | str,
@@ -382,7 +449,7 @@ def quantize(
     can hold; wrapping formats that wide are refused (docs/formats.md, "Policies").
     """
     fmt = as_format(fmt)
-    _check_rounding(rounding)
+    check_rounding(rounding)
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"quantize expects a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in _BITS:
@@ -391,11 +458,14 @@ def quantize(
         raise ValueError(f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, "
                          f"got {tuple(out.shape)} and {out.dtype}")
     fmt = fmt.resolve(x)
-    kernel = _KERNELS.get(type(fmt))
-    if kernel is None:
-        raise ValueError(f"quantize does not know format type {type(fmt).__name__}")
     with torch.no_grad():
-        result = kernel(x, fmt, rounding, generator, out)
+        grid = grid_of(fmt, x.dtype)
+        if fmt.is_identity and x.dtype == torch.float32:
+            result = x
+        elif grid is None:
+            result = _quantize_binary(x, fmt, rounding, generator, out)  # type: ignore[arg-type]
+        else:
+            return round_onto_grid(x, grid, rounding, generator, out)
         if out is None:
             return result.to(x.dtype)
         if result is not out:
@@ -410,8 +480,7 @@ def to_dtype(x: torch.Tensor, fmt: Format, dtype: torch.dtype) -> torch.Tensor:
     if x.dtype == dtype or fmt.significand_bits <= _dtype_significand(dtype) or not isinstance(fmt, FixedPoint):
         return x.to(dtype)  # only fixed point grows past the significand (the kernel's own dispatch)
     with torch.no_grad():
-        man, emin, lo, hi = _subset_grid(fmt, dtype)
-        wide = _quantize_float_grid(x.to(torch.float64), man, emin, hi, True, False, "nearest", None, None, lo=lo)
+        wide = _round_float(x.to(torch.float64), _subset_grid(fmt, dtype), "nearest", None, None)
     return wide.to(dtype)
 
 
@@ -449,6 +518,6 @@ def quantize_ste(
     passes every gradient (see `Format.gradient_window`).
     """
     fmt = as_format(fmt)
-    _check_rounding(rounding)
+    check_rounding(rounding)
     out: torch.Tensor = _QuantizeSTE.apply(x, fmt, rounding, generator)
     return out

@@ -18,7 +18,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from quantscope import Binary, FixedPoint, MiniFloat, PowerOfTwo, arith, quantize
+from quantscope import Binary, FixedPoint, MiniFloat, PowerOfTwo, arith, parse_format, quantize
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 MODES = ["nearest", "floor", "toward_zero"]
@@ -174,8 +174,8 @@ def accumulators(draw):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(st.data(), accumulators(), st.integers(1, 12), st.booleans())
-def test_accumulators_equal_the_exact_sequential_reference(data, acc, k, with_bias):
+@given(st.data(), accumulators(), st.integers(1, 12), st.booleans(), st.sampled_from(["nearest", "floor", "toward_zero"]))
+def test_accumulators_equal_the_exact_sequential_reference(data, acc, k, with_bias, mode):
     if acc.accumulator_error is not None:
         with pytest.raises(ValueError, match=re.escape(acc.accumulator_error)):
             arith.linear(torch.ones(1, k), torch.ones(1, k), None, acc)
@@ -187,8 +187,26 @@ def test_accumulators_equal_the_exact_sequential_reference(data, acc, k, with_bi
     w = quantize(torch.randn(4, k, generator=gen) * 2 ** data.draw(st.integers(-4, 8)), wf)
     b = quantize(torch.randn(4, generator=gen) * 2 ** data.draw(st.integers(-30, 20)), "float32") if with_bias else None
     hints = data.draw(st.sampled_from([{}, {"weight_format": wf, "data_format": xf}]))  # sequential or fast path
-    got = arith.linear(x, w, b, acc, **hints)
+    got = arith.linear(x, w, b, acc, rounding=mode, **hints)
     for n in range(3):
         for o in range(4):
-            want = exact.to_float32(exact.dot(w[o].tolist(), x[n].tolist(), acc, None if b is None else b[o]), acc)
-            assert got[n, o].item() == want, (str(acc), hints != {}, n, o, got[n, o].item(), want)
+            want = exact.to_float32(exact.dot(w[o].tolist(), x[n].tolist(), acc, None if b is None else b[o], mode), acc)
+            assert got[n, o].item() == want, (str(acc), mode, hints != {}, n, o, got[n, o].item(), want)
+
+
+SUMS_THE_WORK_DTYPE_ROUNDS = [
+    # float16 accumulator, float16 operands: the kernel works in float32, where 1024 - 2**-24 is 1024
+    ("float<5,10>", [1024.0, 2.0**-12], [1.0, -(2.0**-12)], "float<5,10>", {"nearest": 1024.0, "floor": 1023.5, "toward_zero": 1023.5}),
+    # float32-like accumulator: the kernel works in float64, where 2**60 - 2**-60 is 2**60
+    ("float<8,23>", [2.0**60, 2.0**-60], [1.0, -1.0], None, {"nearest": 2.0**60, "floor": 2.0**60 - 2.0**36, "toward_zero": 2.0**60 - 2.0**36}),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("acc,xs,ws,operands,want", SUMS_THE_WORK_DTYPE_ROUNDS)
+def test_directed_rounding_of_sums_the_work_dtype_cannot_hold(acc, xs, ws, operands, want, mode):
+    """Each sum rounds once, from its exact value, in every mode: floor and toward zero of the
+    exact sum, not of the sum the work dtype holds."""
+    hints = {} if operands is None else {"weight_format": parse_format(operands), "data_format": parse_format(operands)}
+    got = arith.linear(torch.tensor([xs]), torch.tensor([ws]), None, acc, rounding=mode, **hints)
+    assert got.item() == want[mode] == float(exact.dot(ws, xs, parse_format(acc), None, mode))

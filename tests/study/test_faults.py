@@ -26,13 +26,18 @@ from quantscope.study import run_study
 STUDY = [sys.executable, "-m", "quantscope", "study"]
 
 
+#: the study process runs PyTorch's kernels, several times slower per point than the native ones,
+#: so that it is still running when the tests act on it
+SLOW_KERNELS = {**os.environ, "QUANTSCOPE_BACKEND": "torch"}
+
+
 def _start(tmp_path: Path, *options: str, config: dict = SLOW) -> tuple[subprocess.Popen, Path, Path]:
     """A study started in the background (its float model trained first, in this process)."""
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(config))
     out = tmp_path / "out"
     proc = subprocess.Popen([*STUDY, str(cfg), "--out", str(out), "--no-report", *options], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=SLOW_KERNELS)
     return proc, cfg, out
 
 

@@ -25,29 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from ..formats import Format, as_format
-from ..quantization import _check_rounding, quantize, to_dtype
-from .kernel import check_accumulator, dot, sequential
+from ..quantization import check_rounding, quantize, to_dtype
+from .kernel import Draws, check_accumulator, dot, sequential, sum_to_odd
 
 __all__ = ["add_bias", "pad", "linear", "conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "matmul", "embedding_bag", "trace_accumulation"]
 
 
 def _accumulator(accumulator: Format | str, rounding: str) -> Format:
-    _check_rounding(rounding)
+    check_rounding(rounding)
     return check_accumulator(as_format(accumulator))
-
-
-def _sum_to_odd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a + b in float64 rounded to odd: the exact sum where float64 holds it, else the
-    neighbouring float64 with an odd last bit on the side of the exact sum. Rounding that once
-    more onto a format with at least 2 fewer significant bits rounds the exact sum correctly."""
-    s = a + b
-    bb = s - a
-    err = (a - (s - bb)) + (b - bb)  # two-sum: s + err == a + b exactly
-    fix = (err != 0) & ((s.view(torch.int64) & 1) == 0)
-    if fix.any():
-        toward = torch.where(err > 0, torch.full_like(s, math.inf), torch.full_like(s, -math.inf))
-        s = torch.where(fix, torch.nextafter(s, toward), s)
-    return s
 
 
 def add_bias(total: torch.Tensor, bias: torch.Tensor | None, acc: Format, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -56,7 +42,7 @@ def add_bias(total: torch.Tensor, bias: torch.Tensor | None, acc: Format, roundi
     if bias is None:
         return total
     a, b = torch.broadcast_tensors(total.double(), bias.detach().double().to(total.device))
-    s = _sum_to_odd(a, b).contiguous()
+    s = sum_to_odd(a, b).contiguous()
     return quantize(s, acc, rounding, generator, out=s)
 
 
@@ -128,6 +114,10 @@ def pad(x: torch.Tensor, low: Sequence[int], high: Sequence[int]) -> torch.Tenso
     return F.pad(x, pads) if any(pads) else x
 
 
+#: elements of unfolded windows made at once: a convolution unfolds a few images at a time
+_PATCH_CHUNK = 1 << 22
+
+
 def _patches(x: torch.Tensor, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int) -> torch.Tensor:
     """(N, C, *S) -> (groups, N * L, C/groups * prod(kernel)): every window in reduction order."""
     n, c = x.shape[:2]
@@ -169,12 +159,15 @@ def conv(
     stride, padding, dilation = (_tuple(v, nd, name) for v, name in ((stride, "stride"), (padding, "padding"), (dilation, "dilation")))
     xp = pad(x.detach(), padding, padding)
     out_size = [(xp.shape[2 + d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in range(nd)]
-    cols = _patches(xp, kernel, stride, dilation, groups)
     w = weight.detach().reshape(groups, o // groups, -1)
-    total = dot(cols, w, acc, rounding, generator, weight_format, data_format)  # (G, N*L, O/G)
+    n, positions = x.shape[0], math.prod(out_size)
+    step = max(1, _PATCH_CHUNK // max(groups * positions * w.shape[2], 1))
+    draws = Draws.draw(rounding, generator)
+    parts = [dot(_patches(xp[n0:n0 + step], kernel, stride, dilation, groups), w, acc, rounding,
+                 draws.rows(n0 * positions, n * positions), weight_format, data_format) for n0 in range(0, n, step)]
+    total = torch.cat(parts, 1) if len(parts) > 1 else parts[0]  # (G, N*L, O/G)
     total = total.transpose(0, 1).reshape(-1, o)  # (N*L, O): channel index g * O/G + j
     y = add_bias(total, bias, acc, rounding, generator)
-    n = x.shape[0]
     return to_dtype(y, acc, x.dtype).reshape(n, *out_size, o).movedim(-1, 1)
 
 

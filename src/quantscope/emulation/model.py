@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import did_you_mean
 from ..formats import Format
 from ..plan import LayerPrecision, PrecisionPlan
-from ..quantization import _check_rounding
+from ..quantization import check_rounding
 from .batchnorm import fold_into, warn_unfolded
 from .emulator import Emulator, OpSpec
 from .mode import OpMode
@@ -264,7 +264,7 @@ def emulate(
     the current weights at every quantization. Works in train() mode with straight-through
     gradients, and on any device.
     """
-    _check_rounding(rounding)
+    check_rounding(rounding)
     if isinstance(plan, LayerPrecision):
         plan = PrecisionPlan(plan)
     if not isinstance(plan, PrecisionPlan):
