@@ -24,7 +24,7 @@ from torch import nn
 import quantscope as qs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import best_time  # noqa: E402
+from timing import best_time, median_ratio  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from nets import LeNetStyle  # noqa: E402
@@ -96,9 +96,11 @@ def modern(repeats: int) -> None:
         with torch.no_grad():
             t_float = best_time(lambda: model(x), repeats)
             t_emu = best_time(lambda: emu(x), repeats)
+            paired = median_ratio(lambda: emu(x), lambda: model(x), max(repeats, 9))
         macs = qs.layers(model, x[:1]).macs
         print(f"{name:9s} batch {len(x)}, {macs / 1e6:.1f}M MACs/example, {len(emu.ops)} ops: float {t_float * 1e3:7.1f} ms, "
-              f"W8A8 {t_emu * 1e3:7.1f} ms, ratio {t_emu / t_float:.2f}x float (target <= 1.5x)")
+              f"W8A8 {t_emu * 1e3:7.1f} ms, ratio {t_emu / t_float:.2f}x float (best of {repeats} each), "
+              f"{paired:.2f}x (median of {max(repeats, 9)} back-to-back pairs) (target <= 1.5x)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -15,3 +16,17 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def median_ratio(fn: Callable[[], object], baseline: Callable[[], object], pairs: int) -> float:
+    """Median over `pairs` back-to-back runs of time(fn) / time(baseline), after one warm-up of
+    each: robust to the machine's load changing during the measurement."""
+    fn(), baseline()
+    ratios = []
+    for _ in range(pairs):
+        start = time.perf_counter()
+        baseline()
+        middle = time.perf_counter()
+        fn()
+        ratios.append((time.perf_counter() - middle) / (middle - start))
+    return statistics.median(ratios)

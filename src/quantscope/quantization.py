@@ -25,7 +25,7 @@ from . import native
 from .errors import did_you_mean
 from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format
 
-__all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch", "Grid", "grid_of",
+__all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch", "scratch", "Grid", "grid_of",
            "round_onto_grid", "check_rounding", "RandomSource"]
 
 Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
@@ -39,8 +39,9 @@ RandomSource = Union[torch.Generator, torch.Tensor, None]
 _local = threading.local()
 
 
-def _scratch(like: torch.Tensor, dtype: torch.dtype, slot: int) -> torch.Tensor:
-    """A reusable uninitialized buffer shaped like `like` (fresh pages cost ~5 in-place passes)."""
+def scratch(like: torch.Tensor, dtype: torch.dtype, slot: int) -> torch.Tensor:
+    """This thread's reusable uninitialized buffer number `slot`, shaped like `like`: fresh pages
+    cost ~5 in-place passes. Slots 0-3 are the kernels' temporaries, live during one call."""
     cache: dict[tuple[torch.device, torch.dtype, int], torch.Tensor] = _local.__dict__.setdefault("buffers", {})
     key = (like.device, dtype, slot)
     buf = cache.get(key)
@@ -103,7 +104,7 @@ def _uniform_(like: torch.Tensor, random: RandomSource, dtype: torch.dtype | Non
     if isinstance(random, torch.Tensor):
         return random.to(dtype)
     int_dtype, mant, bias, _ = _BITS[dtype]
-    bits = _scratch(like, int_dtype, slot=2)
+    bits = scratch(like, int_dtype, slot=2)
     _random_bits_(bits, random)  # uniform over [0, 2**31) or [0, 2**63)
     bits.bitwise_and_((1 << mant) - 1).bitwise_or_(bias << mant)  # a float in [1, 2)
     return bits.view(dtype).sub_(1.0)
@@ -116,7 +117,7 @@ def _stochastic_(t: torch.Tensor, generator: RandomSource) -> None:
     step, and exactly unbiased when |t| >= 1 (there t - floor(t) is an exact multiple of 2**-23).
     """
     u = _uniform_(t, generator)
-    low = torch.floor(t, out=_scratch(t, t.dtype, slot=1))
+    low = torch.floor(t, out=scratch(t, t.dtype, slot=1))
     t.sub_(low)  # the fraction d in [0, 1)
     torch.sub(t, u, out=u).ceil_()  # 1 where u < d, else 0
     torch.add(low, u, out=t)
@@ -347,7 +348,7 @@ def _quantum(out: torch.Tensor, man: int, emin: int, subnormals: bool) -> torch.
     """Each element's quantum 2**(e - man), e = clamp(exponent, emin, largest finite), built as a
     bit pattern in scratch (2**emin below the normals without subnormals)."""
     int_dtype, mant_bits, bias, exp_mask = _BITS[out.dtype]
-    q = _scratch(out, int_dtype, slot=0)
+    q = scratch(out, int_dtype, slot=0)
     torch.bitwise_and(out.view(int_dtype), exp_mask, out=q)  # exponent field of |x|, in place
     below = None if subnormals or man == 0 else q < ((emin + bias) << mant_bits)
     q.clamp_(min=(emin + bias) << mant_bits, max=(2 * bias) << mant_bits)  # inf and NaN get a finite quantum too
@@ -387,17 +388,21 @@ _GRID_KERNELS: dict[str, Callable[[torch.Tensor, Grid, str, RandomSource, torch.
 
 
 def _native_eligible(x: torch.Tensor, out: torch.Tensor | None) -> bool:
-    return x.device.type == "cpu" and x.is_contiguous() and (out is None or out.is_contiguous()) and native.enabled()
+    return x.device.type == "cpu" and (out is None or out.is_contiguous()) and native.enabled()
 
 
 def round_onto_grid(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSource = None,
                     out: torch.Tensor | None = None) -> torch.Tensor:
     """Round float32/float64 `x` onto `grid`; the result in x's dtype (in `out` when given, which
-    may be x). The native kernel runs where it can (CPU, contiguous), else the PyTorch one."""
+    may be x). The native kernel runs where it can (CPU tensors, a contiguous `out`; a strided x
+    is copied contiguous first and rounded in place), else the PyTorch one."""
     if _native_eligible(x, out):
         native.record("quantize", "native")
         work = grid.work_dtype(x.dtype, rounding)
         uniform = _uniform_(x, random, work) if rounding == "stochastic" else None
+        if not x.is_contiguous():  # one copy, then rounding in place
+            out = (torch.empty(x.shape, dtype=x.dtype) if out is None else out).copy_(x)
+            x = out
         target = torch.empty_like(x) if out is None else out
         native.quantize(x, target, grid.as_tuple(), rounding, work, uniform)
         return target

@@ -46,11 +46,22 @@ def attend(backend: Backend, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     """(output, attention weights P) of softmax(q k^T * scale + mask) v, as named ops."""
 
     def epilogue(s: torch.Tensor) -> torch.Tensor:
-        s = s * scale
-        return s if mask is None else s + mask
+        # s is the product's own fresh result (no autograd function saves it), so scaling and
+        # masking in place give the same values without allocating a (B, L, S) tensor twice
+        s = s.mul_(scale)
+        if mask is None:
+            return s
+        in_place = mask.dtype == s.dtype and torch.broadcast_shapes(s.shape, mask.shape) == s.shape
+        return s.add_(mask) if in_place else s + mask
 
     scores = backend.product(two_operand("scores", q, k.transpose(-2, -1), epilogue=epilogue, label="scores"))
-    p = backend.elementwise("softmax", lambda: torch.softmax(scores, -1), label="softmax")
+
+    def softmax() -> torch.Tensor:
+        if torch.is_grad_enabled() and scores.requires_grad:
+            return torch.softmax(scores, -1)
+        return torch.softmax(scores, -1, out=scores)  # the scores are ours and dead after: no (B, L, S) allocation
+
+    p = backend.elementwise("softmax", softmax, label="softmax", inputs=(scores,))
     if dropout_p > 0.0:
         p = F.dropout(p, dropout_p, training=True)
     return backend.product(two_operand("values", p, v, label="values")), p
@@ -102,8 +113,10 @@ def _projections(backend: Backend, query, key, value, e: int, in_proj_weight, in
     return lin(query, wq, bq, "in_proj.q"), lin(key, wk, bk, "in_proj.k"), lin(value, wv, bv, "in_proj.v")
 
 
-def _heads(t: torch.Tensor, length: int, bh: int, hd: int) -> torch.Tensor:
-    return t.reshape(length, bh, hd).transpose(0, 1)
+def _heads(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """(L, B, E) -> (B, heads, L, E / heads) as a view: rounding the operand copies it once, into
+    a reused buffer, where a reshape to (B * heads, L, hd) would allocate a copy per call."""
+    return t.unflatten(-1, (heads, -1)).permute(1, 2, 0, 3)
 
 
 def _pad_masks(masks: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
@@ -111,27 +124,27 @@ def _pad_masks(masks: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
     return [None if m is None else F.pad(m, (0, 1)) for m in masks]
 
 
-def _keys(k, v, bsz, bh, hd, bias_k, bias_v, static_k, static_v, add_zero_attn, masks):
-    """Keys and values per head, with MHA's optional extra key/value rows, and the masks padded to match."""
+def _keys(k, v, bsz, heads, hd, bias_k, bias_v, static_k, static_v, add_zero_attn, masks):
+    """Keys and values per head (B, heads, S, hd), with MHA's optional extra key/value rows, and the
+    masks padded to match."""
     if bias_k is not None and bias_v is not None:
         k, v = torch.cat([k, bias_k.repeat(1, bsz, 1)]), torch.cat([v, bias_v.repeat(1, bsz, 1)])
         masks = _pad_masks(masks)
-    k = static_k if static_k is not None else _heads(k, k.shape[0], bh, hd)
-    v = static_v if static_v is not None else _heads(v, v.shape[0], bh, hd)
+    k = static_k.reshape(bsz, heads, -1, hd) if static_k is not None else _heads(k, heads)
+    v = static_v.reshape(bsz, heads, -1, hd) if static_v is not None else _heads(v, heads)
     if add_zero_attn:
-        k, v = torch.cat([k, k.new_zeros(bh, 1, hd)], dim=1), torch.cat([v, v.new_zeros(bh, 1, hd)], dim=1)
+        k, v = torch.cat([k, k.new_zeros(bsz, heads, 1, hd)], dim=2), torch.cat([v, v.new_zeros(bsz, heads, 1, hd)], dim=2)
         masks = _pad_masks(masks)
     return k, v, masks
 
 
 def _merged_mask(mask, pad_mask, bsz: int, heads: int, source: int, dtype) -> torch.Tensor | None:
-    """MHA's attention mask and key-padding mask as one additive (bsz * heads, L|1, S) mask."""
-    if pad_mask is not None:
-        pm = _additive(pad_mask, masked_when=True, dtype=dtype).view(bsz, 1, 1, source).expand(-1, heads, -1, -1)
-        pm = pm.reshape(bsz * heads, 1, source)
-        mask = pm if mask is None else mask + pm
+    """MHA's attention mask and key-padding mask as one additive mask broadcasting to (bsz, heads, L, S)."""
     if mask is not None and mask.dim() == 3:
-        mask = mask.view(bsz * heads, -1, source)
+        mask = mask.view(bsz, heads, -1, source)
+    if pad_mask is not None:
+        pm = _additive(pad_mask, masked_when=True, dtype=dtype).view(bsz, 1, 1, source)
+        mask = pm if mask is None else mask + pm
     return mask
 
 
@@ -144,17 +157,17 @@ def _mha(backend: Backend, query, key, value, num_heads, in_proj_weight, in_proj
     if unbatched:
         q, k, v = q[:, None], k[:, None], v[:, None]
     length, bsz, e = q.shape
-    hd, bh = e // num_heads, bsz * num_heads
+    hd = e // num_heads
     pad = key_padding_mask if key_padding_mask is None or not unbatched else key_padding_mask[None]
-    k, v, (mask, pad) = _keys(k, v, bsz, bh, hd, bias_k, bias_v, static_k, static_v, add_zero_attn,
+    k, v, (mask, pad) = _keys(k, v, bsz, num_heads, hd, bias_k, bias_v, static_k, static_v, add_zero_attn,
                               [_additive(attn_mask, masked_when=True, dtype=q.dtype), pad])
-    mask = _merged_mask(mask, pad, bsz, num_heads, k.shape[1], q.dtype)
-    out, p = attend(backend, _heads(q, length, bh, hd), k, v, mask, dropout_p if training else 0.0, 1.0 / math.sqrt(hd))
-    out = backend.product(linear_product(out.transpose(0, 1).reshape(length * bsz, e), out_proj_weight, out_proj_bias)).view(length, bsz, e)
+    mask = _merged_mask(mask, pad, bsz, num_heads, k.shape[2], q.dtype)
+    out, p = attend(backend, _heads(q, num_heads), k, v, mask, dropout_p if training else 0.0, 1.0 / math.sqrt(hd))
+    out = out.permute(2, 0, 1, 3).reshape(length * bsz, e)  # (B, heads, L, hd) -> (L * B, E)
+    out = backend.product(linear_product(out, out_proj_weight, out_proj_bias)).view(length, bsz, e)
     weights = None
     if need_weights:
-        weights = p.view(bsz, num_heads, length, k.shape[1])
-        weights = weights.mean(dim=1) if average_attn_weights else weights
+        weights = p.mean(dim=1) if average_attn_weights else p
         weights = weights.squeeze(0) if unbatched else weights
     return (out.squeeze(1) if unbatched else out), weights
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..formats import Format
 from ..plan import LayerPrecision
-from ..quantization import quantize, quantize_ste
+from ..quantization import quantize, quantize_ste, scratch
 from .calls import Product
 from .scopes import ModuleScopes
 from .stats import record
@@ -61,6 +61,14 @@ class _ValueOf(torch.autograd.Function):
         return grad, None
 
 
+#: the first scratch slot of product operands (quantization's kernels use 0-3)
+_OPERAND_SLOTS = 8
+
+
+def _shares_memory(out: torch.Tensor, operands: list[torch.Tensor]) -> bool:
+    return any(out.untyped_storage().data_ptr() == t.untyped_storage().data_ptr() for t in operands)
+
+
 def _parameter_of(t: torch.Tensor) -> nn.Parameter | None:
     if isinstance(t, nn.Parameter):
         return t
@@ -79,12 +87,18 @@ class Emulator:
         self.elementwise_on = owner.plan.uses_elementwise
 
     # ------------------------------------------------------------------------- rounding
-    def _round(self, t: torch.Tensor, fmt: Format) -> torch.Tensor:
+    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None) -> torch.Tensor:
+        """t rounded onto fmt; an operand `slot` (0, 1) rounds into this thread's scratch buffer of
+        that number when nothing can keep the result past the op (no autograd): the next op reuses
+        the buffer instead of allocating (fresh pages cost several passes over the tensor)."""
         if fmt.is_identity or not t.is_floating_point():
             return t
         if self.training:
             return quantize_ste(t, fmt, self.rounding, self.generator)
-        return quantize(t, fmt, self.rounding, self.generator)
+        if slot is None or torch.is_grad_enabled():
+            return quantize(t, fmt, self.rounding, self.generator)
+        dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
+        return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot))
 
     def _parameter(self, p: nn.Parameter, static: Format) -> torch.Tensor:
         if self.training and p.requires_grad:
@@ -121,19 +135,23 @@ class Emulator:
         if spec.is_float32:
             out = p.compute(*p.operands, p.bias)
             return out if p.epilogue is None else p.epilogue(out)
-        operands, formats = [], []
-        for role, t in zip(p.roles, p.operands):
+        operands, formats, scratched = [], [], []
+        for slot, (role, t) in enumerate(zip(p.roles, p.operands)):
             if role == "weights":
                 q, f = self.weight(t, spec.precision.weights)
             elif role in ("data", "rhs"):
                 f = spec.data if role == "data" else spec.rhs
-                q = self._round(t, f)
+                q = self._round(t, f, slot)
+                if q is not t:
+                    scratched.append(q)
             else:
                 q, f = t, None
             operands.append(q)
             formats.append(f)
         bias = None if p.bias is None else self.weight(p.bias, spec.precision.bias_format)[0]
         out = self._compute(p, spec, operands, formats, bias)
+        if scratched and isinstance(out, torch.Tensor) and _shares_memory(out, scratched):
+            out = out.clone()  # a view of a scratch operand must not outlive the op
         if p.epilogue is not None:
             out = p.epilogue(out)
         if spec.output is not None:
