@@ -269,3 +269,21 @@ def test_stochastic_points_are_the_same_on_every_executor_and_depend_on_the_seed
 
 
 # ------------------------------------------------------------------------------------- CLI
+
+
+def test_a_run_rounds_in_its_own_mode(tmp_path):
+    """Hill's truncation beside round-to-nearest in one study: a run's `rounding` evaluates its
+    plans in that mode (points keyed apart, the mode in its summary and report caption)."""
+    runs = [{"name": "nearest", "kind": "sweep", "formats": ["float<4,2>", "float<5,6>"], "targets": ["weights", "data", "accumulator"]},
+            {"name": "truncate", "kind": "sweep", "formats": ["float<4,2>", "float<5,6>"], "targets": ["weights", "data", "accumulator"],
+             "rounding": "toward_zero"}]
+    cfg = {**copy.deepcopy(SLOW), "name": "rounding", "runs": runs}
+    run_study(cfg, tmp_path, progress=False, log=lambda m: None)
+    with Store(tmp_path / "results.sqlite") as store:
+        summaries = {r: s for r, _, s in store.runs("rounding")}
+        members = {r: [m["key"] for m in store.members("rounding", r)] for r in ("nearest", "truncate")}
+        accuracy = {r: [store.get(k)["accuracy"] for k in keys] for r, keys in members.items()}
+    assert summaries["nearest"]["rounding"] == "nearest" and summaries["truncate"]["rounding"] == "toward_zero"
+    assert not set(members["nearest"]) & set(members["truncate"])
+    assert accuracy["truncate"][0] < accuracy["nearest"][0]  # 2 mantissa bits: truncating every sum loses more
+    assert "every value rounded toward zero" in (tmp_path / "report" / "index.html").read_text()

@@ -15,6 +15,7 @@ float sums depend on the thread count, and results must not depend on the execut
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -231,6 +232,16 @@ class Evaluator:
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self.evaluations = 0
         self.fingerprint = self._fingerprint()
+
+    def with_rounding(self, rounding: str) -> Evaluator:
+        """The same evaluator rounding every value in another mode (its own points and keys)."""
+        if rounding == self.rounding:
+            return self
+        other = copy.copy(self)
+        other.rounding = rounding
+        other._cache, other._probe, other.evaluations = {}, None, 0
+        other.fingerprint = other._fingerprint()
+        return other
 
     def _fingerprint(self) -> str:
         state = self.model.state_dict()

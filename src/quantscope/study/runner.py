@@ -92,7 +92,8 @@ def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[s
     ex = StoredExecutor(inner, store, bar, bar.add_task(f"{run.kind} {run.name}", total=0, running=0))
     t0 = time.perf_counter()
     outcome = RUN_KINDS[run.kind].execute(ctx, run, ex)
-    summary = replace(outcome.summary, config_key=run_key, seconds=time.perf_counter() - t0, evaluated=ex.evaluated, reused=ex.reused)
+    summary = replace(outcome.summary, rounding=outcome.evaluator.rounding, config_key=run_key, seconds=time.perf_counter() - t0,
+                      evaluated=ex.evaluated, reused=ex.reused)
     keys = [outcome.evaluator.point_key(p.plan) for p in outcome.points]
     store.finish_run(cfg.name, run.name, run.kind, summary.to_dict(), keys, [p.labels for p in outcome.points])
     log(f"run {run.name}: {len(outcome.points)} points ({ex.evaluated} evaluated, {ex.reused} from the store) in {summary.seconds:.1f} s")

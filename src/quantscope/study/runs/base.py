@@ -13,8 +13,8 @@ A run kind is one module (see `plans`, `sweep`, `sensitivity`, `greedy`, `bounds
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import torch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -51,11 +51,13 @@ FormatStr = Annotated[str, AfterValidator(_check_format)]
 
 
 class RunConfig(Strict):
-    """Settings every run has: a name, QAT on or off, and an evaluation budget."""
+    """Settings every run has: a name, QAT on or off, a rounding mode, and an evaluation budget."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     kind: str
     qat: bool = False
+    rounding: Literal["nearest", "stochastic", "floor", "toward_zero"] | None = Field(
+        None, description="this run's rounding mode (default: the study's evaluation.rounding); e.g. Hill's truncation, toward_zero")
     max_evaluations: int | None = Field(None, ge=1, description="stop the run cleanly after this many points")
 
     def budget(self) -> search.Budget:
@@ -73,10 +75,11 @@ class RunConfig(Strict):
 @dataclass(frozen=True)
 class RunSummary:
     """What a finished run reports; kinds add their own fields. The runner fills in the
-    bookkeeping fields (config_key, seconds, evaluated, reused)."""
+    bookkeeping fields (rounding, config_key, seconds, evaluated, reused)."""
 
     complete: bool = True
     qat: bool = False
+    rounding: str = "nearest"
     config_key: str = ""
     seconds: float = 0.0
     evaluated: int = 0
@@ -106,10 +109,17 @@ class RunContext:
     calibration: torch.Tensor
     eval_set: data.Dataset
     store: Store
+    _derived: dict[tuple[bool, str], Evaluator] = field(default_factory=dict)
 
     def evaluator_for(self, run: RunConfig) -> Evaluator:
-        """The QAT evaluator for a run with `qat: true`, else the plain one."""
-        return self.qat_evaluator() if run.qat else self.evaluator
+        """The QAT evaluator for a run with `qat: true`, else the plain one, in the run's rounding mode."""
+        base = self.qat_evaluator() if run.qat else self.evaluator
+        if run.rounding is None or run.rounding == base.rounding:
+            return base
+        key = (run.qat, run.rounding)
+        if key not in self._derived:
+            self._derived[key] = base.with_rounding(run.rounding)
+        return self._derived[key]
 
 
 @dataclass

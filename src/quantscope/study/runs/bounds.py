@@ -89,7 +89,7 @@ def _estimate(ctx: RunContext, run: BoundsRun) -> dict[str, Any]:
 
 def execute(ctx: RunContext, run: BoundsRun, ex: StoredExecutor) -> Outcome:
     """Both theorems at every pair; the simulated mismatch of each pair's plan."""
-    ev, stored = ctx.evaluator, _estimate(ctx, run)
+    ev, stored = ctx.evaluator_for(run), _estimate(ctx, run)
     pairs = [tuple(p) for p in stored["pairs"]]
     rows = [BoundRow(a, w, w - a, t1, t2) for (a, w), t1, t2 in zip(pairs, stored["theorem1"], stored["theorem2"])]
     points: list[Point] = []

@@ -106,7 +106,8 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
     rows = [[p["labels"].get("label", ""), pct(p["accuracy"]), num(results.relative(p["accuracy"]), 4), pct(p["mismatch"]),
              num(p["r2"], 4), *(num(p.get("metrics", {}).get(m)) for m in metrics), *(num(p["costs"].get(c)) for c in costs)]
             for p in run.points]
-    caption = f"{len(rows)} uniform plans" + (" after QAT" if run.summary.qat else "") + "." + _hill_caption(results, run)
+    rounding = "" if run.summary.rounding == "nearest" else f", every value rounded {run.summary.rounding.replace('_', ' ')}"
+    caption = f"{len(rows)} uniform plans" + (" after QAT" if run.summary.qat else "") + rounding + "." + _hill_caption(results, run)
     columns = ["format", "accuracy (%)", "relative", "mismatch (%)", "R²", *map(header, metrics), *map(header, costs)]
     return [Table(f"{run.name}: sweep", caption, columns, rows)]
 
