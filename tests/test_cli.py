@@ -101,6 +101,15 @@ def test_train_eval_and_cost(tmp_path):
     assert "lenet under [weights=fixed<8,auto>, data=fixed<8,auto>] on hashemi65" in table and "total" in table
 
 
+def test_export_checks_the_integers_and_traces_a_neuron(tmp_path):
+    res = invoke("export", "lenet", "--plan", "fixed<8,auto>", "--out", str(tmp_path / "int8"), "--data-dir", str(SHARED_DATASETS),
+                 "--check", "20", "--trace", "ip2")
+    assert res.returncode == 0, res.stderr
+    assert "exported lenet (4 product ops)" in res.stdout and "on 20 test images: 200 of 200 outputs bit-identical" in res.stdout
+    assert "ip2, output (0, 0) of the first test image: data fixed<8," in res.stdout and "final sum" in res.stdout
+    assert (tmp_path / "int8" / "manifest.json").is_file() and (tmp_path / "int8" / "arrays.npz").is_file()
+
+
 def test_study_then_report(tmp_path):
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(STUDY))
@@ -199,6 +208,11 @@ BAD_INPUTS = [
     (["study", "study.yaml", "--out", "/proc/quantscope"], "/proc/quantscope"),
     (["study", "study.yaml", "--out", "e", "--executor", "threads"], "unknown executor 'threads'"),
     (["study", "study.yaml", "--out", "w", "--workers", "0"], "--workers"),
+    (["export", "digits-cnn", "--plan", "float<4,3>", "--out", "x"], "weights: float<4,3> has no integer form"),
+    (["export", "lenet", "--plan", "fixed<8,4>", "--out", "x", "--dataset", "digits"], "model lenet cannot take digits's inputs"),
+    (["export", "lenet", "--plan", "fixed<8,4>", "--out", "x", "--format", "tflite"], "unknown export format 'tflite'; allowed: npz, qonnx, onnx-qdq"),
+    (["export", "lenet", "--plan", "fixed<8,4>", "--out", "x", "--format", "qonnx", "--check", "10"], "--check and --trace run the integer executor"),
+    (["export", "cnn.pt", "--plan", "fixed<8,4>", "--out", "x", "--trace", "conv9"], "--trace 'conv9': no product op of that name"),
     (["report", "nowhere"], "nowhere is not a study folder"),
     (["report", "fake-study"], "study.json is not a study description written by quantscope"),
     (["results", "fake-study"], "study.json is not a study description written by quantscope"),

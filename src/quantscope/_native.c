@@ -66,6 +66,7 @@ static uint64_t mix64(uint64_t z) {
     /* exponent fields as signed integers: the sign bit is masked off, and AVX2 compares signed */      \
     typedef struct {                                                                                       \
         T lo, hi, scale, unscale;                                                                          \
+        T period, modulus, kmax1, kmin; /* wrapping fixed point */                                         \
         I emin_bits, top_bits, man_bits, below_limit;                                                      \
     } prep_##S;                                                                                            \
                                                                                                            \
@@ -76,6 +77,10 @@ static uint64_t mix64(uint64_t z) {
         p.hi = inf ? (T)INFINITY : (T)g->hi;                                                               \
         p.scale = (T)ldexp(1.0, g->frac);                                                                  \
         p.unscale = (T)ldexp(1.0, -g->frac);                                                               \
+        p.period = (T)ldexp(1.0, g->bits - g->frac);                                                       \
+        p.modulus = (T)ldexp(1.0, g->bits);                                                                \
+        p.kmax1 = (T)(g->kmax + 1.0);                                                                      \
+        p.kmin = (T)g->kmin;                                                                               \
         p.emin_bits = (I)(g->emin + BIAS) << MANT;                                                         \
         p.top_bits = (I)(2 * BIAS) << MANT;                                                                \
         p.man_bits = (I)g->man << MANT;                                                                    \
@@ -169,20 +174,20 @@ DEFINE_ROUNDING(double, uint64_t, int64_t, f64, 52, 1023, 0x7FF0000000000000ull,
 /* _fmod_pow2: x - P trunc(x / P), 0 where only the quotient overflowed */
 INLINE double fmod_pow2(double x, double period) {
     double r = x - trunc(x / period) * period;
-    return (isfinite(x) && !isfinite(r)) ? 0.0 : r;
+    int only_quotient = (x - x == 0) & (r - r != 0); /* x finite, r not: x a multiple of P past 2**1023 P */
+    return only_quotient ? 0.0 : r;
 }
 
 /* _quantize_wrap: modular two's complement, always in double */
-INLINE double wrap_f64(double x, const grid_t *g, int mode, double u) {
-    double r = fmod_pow2(x, ldexp(1.0, g->bits - g->frac));
-    int negative = mode == FLOOR && r < 0;
-    r = round_f64(r * ldexp(1.0, g->frac), mode, u);
+INLINE double wrap_f64(double x, prep_f64 p, int mode, double u) {
+    double r = fmod_pow2(x, p.period);
+    int negative = (mode == FLOOR) & (r < 0);
+    r = round_f64(r * p.scale, mode, u);
     r = (negative && r == 0) ? -1.0 : r;
-    double modulus = ldexp(1.0, g->bits);
-    r = fmod_pow2(r, modulus);
-    r = r - (r >= g->kmax + 1.0 ? modulus : 0.0);
-    r = r + (r < g->kmin ? modulus : 0.0);
-    r = r * ldexp(1.0, -g->frac);
+    r = fmod_pow2(r, p.modulus);
+    r = r - (r >= p.kmax1 ? p.modulus : 0.0);
+    r = r + (r < p.kmin ? p.modulus : 0.0);
+    r = r * p.unscale;
     return r == 0 ? copysign(0.0, x) : r;
 }
 
@@ -196,7 +201,7 @@ INLINE float quantize_one_f32(float x, const grid_t *g, prep_f32 p, int kind, in
 INLINE double quantize_one_f64(double x, const grid_t *g, prep_f64 p, int kind, int mode, double u) {
     if (kind == GRID_FLOAT) return float_lean_f64(x, p, mode, u);
     if (kind == GRID_FIXED) return fixed_f64(x, p, mode, u);
-    if (kind == GRID_WRAP) return wrap_f64(x, g, mode, u);
+    if (kind == GRID_WRAP) return wrap_f64(x, p, mode, u);
     if (kind == GRID_FLOAT_INF) return float_inf_f64(x, p, g->hi, mode, u);
     return float_f64(x, p, mode, u);
 }

@@ -16,6 +16,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from .errors import did_you_mean
 from .executors import RAY_CONNECT_TIMEOUT, WorkerDied
 from .formats import Format, parse_format
 from .train import TrainConfig
@@ -369,6 +370,101 @@ def cost_cmd(
     _console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
                   f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
     _console.print(note)
+
+
+@app.command("export")
+@_friendly_errors
+def export_cmd(
+    model: str = typer.Argument(..., help="Registered network or a checkpoint (.pt)."),
+    plan: str = typer.Option(..., "--plan", help=_PLAN_HELP),
+    out: str = typer.Option(..., "--out", help="Folder to write (created; files in it are replaced atomically)."),
+    fmt: str = typer.Option("npz", "--format", help="npz (manifest and integer arrays), qonnx or onnx-qdq."),
+    dataset: str = typer.Option(None, "--dataset", help="Dataset whose train split calibrates ranges (default: the model's)."),
+    data_dir: str = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),
+    rounding: str = typer.Option("nearest", "--rounding", help="nearest, floor or toward_zero."),
+    batch: int = typer.Option(None, "--batch", help="ONNX input batch size (default: symbolic for onnx-qdq, 1 for qonnx)."),
+    check: int = typer.Option(0, "--check", help="npz: run the integer executor on this many test images and compare with emulate()."),
+    trace: str = typer.Option(None, "--trace", help="npz: print this op's integer weights and one neuron's integer accumulation."),
+) -> None:
+    """Export the integers hardware computes: weights, biases, formats, accumulators, the graph.
+
+    Examples:
+
+      quantscope export checkpoints/lenet-mnist.pt --plan "fixed<8,auto>" --out lenet-int8 --data-dir ../shared/datasets --check 1000
+
+      quantscope export checkpoints/lenet-mnist.pt --plan plan.yaml --out lenet-qonnx --format qonnx --data-dir ../shared/datasets
+    """
+    from . import data
+    from .emulation import layers
+    from .export import FORMATS, export
+    from .train import check_fits
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if (check or trace) and fmt != "npz":
+        raise ValueError("--check and --trace run the integer executor: they need --format npz")
+    net, name, meta = _export_network(model)
+    ds_name = dataset or meta.get("dataset")
+    if ds_name is None:
+        raise ValueError(f"{model}: say which dataset calibrates its ranges with --dataset")
+    norm = meta.get("normalize", "standard")
+    train_set = data.load(ds_name, "train", data_dir, normalize=norm)
+    check_fits(net, train_set, name)
+    calibration = train_set.tensors(limit=256)[0]
+    if trace:
+        ops = [o.name for o in layers(net, calibration[:1]) if o.macs]
+        if trace not in ops:
+            raise ValueError(f"--trace {trace!r}: no product op of that name{did_you_mean(trace, ops)}; ops: {', '.join(ops)}")
+    res = export(net, _plan_arg(plan), calibration, out, fmt, rounding=rounding, batch=batch)
+    _console.print(f"exported {name} ({len(res.ops)} product ops) to {', '.join(str(f) for f in res.files)}")
+    if check or trace:
+        _check_export(Path(out), res, data.load(ds_name, "test", data_dir, normalize=norm), check, trace)
+
+
+def _export_network(model: str) -> tuple[Any, str, dict[str, Any]]:
+    """(network in eval mode, its name, its checkpoint's metadata) of a registered name or a checkpoint."""
+    from . import models
+    from .train import load_model
+
+    if Path(model).suffix == ".pt":
+        net, meta = load_model(model)
+        return net.eval(), meta["model"], meta
+    return models.create(model).eval(), model, {"dataset": models.info(model).dataset}
+
+
+def _check_export(out: Path, res: Any, test: Any, check: int, trace: str | None) -> None:
+    """The integer executor against emulate() on `check` test images; an op's integers and trace."""
+    import numpy as np
+    import torch
+
+    from .export import load
+
+    executor = load(out)
+    x = test.tensors(limit=max(check, 1))[0]
+    if check:
+        with torch.no_grad():
+            want = res.emulated(x).double().numpy()
+        got = executor(x.numpy())
+        _console.print(f"integer executor vs emulate() on {len(x)} test images: {int((got == want).sum())} of {want.size} outputs "
+                       "bit-identical")
+        for warning in executor.warnings:
+            _console.print(f"note: {warning}")
+    if trace:
+        node = next(n for n in executor.manifest["nodes"] if n["name"] == trace)
+        w = executor.codes(node["weight"])
+        np.set_printoptions(linewidth=120, threshold=200)
+        _console.print(f"{trace}: weights {node['weight']['format']} as integers x 2^{node['weight']['exp']} ({node['weight']['datapath']} "
+                       f"datapath), output channel 0:\n{w[0]}")
+        index = (0, 0) if node["op"] == "linear" else (0, 0, 0, 0)
+        steps = executor.trace_neuron(trace, x[:1].numpy(), index)
+        acc = node["accumulator"]["format"] if node["accumulator"] else "exact (int64)"
+        _console.print(f"{trace}, output {index} of the first test image: data {node['data']['format']}, accumulator {acc}; "
+                       f"{len(steps)} products")
+        _console.print("  k        x        w    product      sum")
+        for k, st in enumerate(steps[:12]):
+            _console.print(f"{k:3d} {st['x']:8d} {st['w']:8d} {st['product']:10d} {st['sum']:8d}")
+        if len(steps) > 12:
+            _console.print(f"... {len(steps) - 12} more; final sum {steps[-1]['sum']}")
 
 
 def _network(model: str):

@@ -210,3 +210,12 @@ def test_directed_rounding_of_sums_the_work_dtype_cannot_hold(acc, xs, ws, opera
     hints = {} if operands is None else {"weight_format": parse_format(operands), "data_format": parse_format(operands)}
     got = arith.linear(torch.tensor([xs]), torch.tensor([ws]), None, acc, rounding=mode, **hints)
     assert got.item() == want[mode] == float(exact.dot(ws, xs, parse_format(acc), None, mode))
+
+
+@pytest.mark.parametrize("mode,want", [("nearest", 1.0), ("floor", 0.0), ("toward_zero", 0.0)])
+def test_sum_with_a_bias_in_a_51_bit_wrapping_accumulator(mode, want):
+    """(2**51 - 2) + 2.98 wraps to 1 (nearest) or 0 (floor, toward zero) in ufixed<51,0>: the sum
+    needs 52 integer bits, so a float64 sum rounded to odd (2 spare bits) gave 0 under nearest."""
+    acc = parse_format("ufixed<51,0,overflow=wrap>")
+    got = arith.linear(torch.tensor([[2.0, 0.0]]), torch.tensor([[-1.0, 1.0]]), torch.tensor([2.984917163848877]), acc, rounding=mode)
+    assert got.item() == want == float(exact.dot([-1.0, 1.0], [2.0, 0.0], acc, 2.984917163848877, mode))

@@ -37,13 +37,42 @@ def _accumulator(accumulator: Format | str, rounding: str) -> Format:
 
 
 def add_bias(total: torch.Tensor, bias: torch.Tensor | None, acc: Format, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
-    """q(acc + bias) of the exact sum (float64 rounded to odd, then onto the accumulator); bias
-    broadcasts on the last dimension."""
+    """q(acc + bias), the exact sum rounded once onto the accumulator (bias broadcasts on the last
+    dimension): in integers for fixed point (`_add_bias_fixed`), else float64 rounded to odd."""
     if bias is None:
         return total
     a, b = torch.broadcast_tensors(total.double(), bias.detach().double().to(total.device))
+    if acc.grid_exponent is not None:
+        return _add_bias_fixed(a, b, acc, rounding, generator)
     s = sum_to_odd(a, b).contiguous()
     return quantize(s, acc, rounding, generator, out=s)
+
+
+def _add_bias_fixed(a: torch.Tensor, b: torch.Tensor, acc: Format, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
+    """q(a + b) for a fixed-point accumulator holding `a`, exactly at any width: the bias in steps
+    splits exactly into whole steps (reduced modulo 2**bits where the accumulator wraps, which keeps
+    the parity ties to even look at) and a fraction in [0, 1) that decides the rounding; toward
+    zero reads the sign of the unreduced sum, which float64 gets right."""
+    assert acc.grid_exponent is not None
+    step = math.ldexp(1.0, acc.grid_exponent)
+    scaled = b / step  # exact: a power-of-two scaling of a float32 or float64 value
+    whole = torch.floor(scaled)
+    frac = scaled - whole
+    if acc.wraps:
+        period = math.ldexp(1.0, acc.bits)
+        whole = whole - torch.trunc(whole / period) * period
+    else:
+        whole = whole.clamp(-(2.0**62), 2.0**62)  # past the range either way: it saturates
+    k = (a / step).to(torch.int64) + whole.to(torch.int64)
+    if rounding == "nearest":
+        k += (frac > 0.5) | ((frac == 0.5) & (k % 2 != 0))
+    elif rounding == "toward_zero":
+        k += (frac > 0) & ((a + b) < 0)
+    elif rounding == "stochastic":
+        k += torch.rand(frac.shape, dtype=torch.float64, generator=generator, device=frac.device) < frac
+    lo, hi = round(acc.min_value / step), round(acc.max_value / step)
+    k = ((k - lo) & ((1 << acc.bits) - 1)) + lo if acc.wraps else k.clamp(lo, hi)
+    return k.double() * step
 
 
 def linear(
