@@ -455,16 +455,18 @@ def _check_export(out: Path, res: Any, test: Any, check: int, trace: str | None)
         np.set_printoptions(linewidth=120, threshold=200)
         _console.print(f"{trace}: weights {node['weight']['format']} as integers x 2^{node['weight']['exp']} ({node['weight']['datapath']} "
                        f"datapath), output channel 0:\n{w[0]}")
-        index = (0, 0) if node["op"] == "linear" else (0, 0, 0, 0)
+        shape = res.emulated.table[trace].output_shape  # the centre of the first channel's output map
+        index = (0, 0) if node["op"] == "linear" else (0, 0, shape[-2] // 2, shape[-1] // 2)
         steps = executor.trace_neuron(trace, x[:1].numpy(), index)
         acc = node["accumulator"]["format"] if node["accumulator"] else "exact (int64)"
         _console.print(f"{trace}, output {index} of the first test image: data {node['data']['format']}, accumulator {acc}; "
                        f"{len(steps)} products")
         _console.print("  k        x        w    product      sum")
-        for k, st in enumerate(steps[:12]):
+        shown = steps if len(steps) <= 32 else steps[:16]
+        for k, st in enumerate(shown):
             _console.print(f"{k:3d} {st['x']:8d} {st['w']:8d} {st['product']:10d} {st['sum']:8d}")
-        if len(steps) > 12:
-            _console.print(f"... {len(steps) - 12} more; final sum {steps[-1]['sum']}")
+        if len(steps) > len(shown):
+            _console.print(f"... {len(steps) - len(shown)} more; final sum {steps[-1]['sum']}")
 
 
 def _network(model: str):

@@ -32,8 +32,9 @@ def _emulated(res, x) -> np.ndarray:
 
 @pytest.mark.parametrize("spec", [{"weights": "fixed<8,auto>", "data": "fixed<8,auto>"},
                                   {"weights": "fixed<4,auto>", "data": "ufixed<6,auto>"},
-                                  {"weights": "binary", "data": "fixed<8,auto>", "bias": "fixed<8,auto>"}],
-                         ids=["W8A8", "W4A6 unsigned", "binary weights"])
+                                  {"weights": "binary", "data": "fixed<8,auto>", "bias": "fixed<8,auto>"},
+                                  {"weights": "float<4,3>", "data": "float<4,3>"}],
+                         ids=["W8A8", "W4A6 unsigned", "binary weights", "float<4,3> (FloatQuant)"])
 def test_qonnx_executed_by_qonnx_equals_emulate(lenet, spec, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
@@ -42,7 +43,8 @@ def test_qonnx_executed_by_qonnx_equals_emulate(lenet, spec, tmp_path):
     model, x, calibration = lenet
     res = export(model, qs.PrecisionPlan.from_spec(spec), calibration, tmp_path, "qonnx", batch=len(x))
     graph = onnx.load(tmp_path / "model.onnx").graph
-    assert {n.op_type for n in graph.node} >= {"Quant", "Conv", "Gemm"}
+    kinds = {n.op_type for n in graph.node}
+    assert kinds >= {"Conv", "Gemm"} and kinds & {"Quant", "FloatQuant"}
     wrapped = ModelWrapper(str(tmp_path / "model.onnx")).transform(InferShapes())
     got = execute_onnx(wrapped, {"input": x.numpy()})[wrapped.graph.output[0].name]
     want = _emulated(res, x)
@@ -68,7 +70,8 @@ def test_onnx_qdq_in_onnxruntime_equals_emulate_on_an_int8_plan(lenet, level, tm
      r"op conv1: accumulator fixed<20,10> rounds after every add, which qonnx cannot express; use the npz export"),
     ("onnx-qdq", {"weights": "fixed<4,auto>", "data": "fixed<8,auto>"}, r"op conv1 weights: fixed<4,\d+> has 4 bits; ONNX QDQ represents 8-bit integers"),
     ("onnx-qdq", {"weights": "pow2<6>", "data": "fixed<8,auto>"}, r"op conv1 weights: pow2<6,-?\d+> is not an 8-bit integer"),
-    ("qonnx", {"weights": "fixed<8,auto>", "data": "float<4,3>"}, r"op conv1 data: float<4,3> has no integer form"),
+    ("onnx-qdq", {"weights": "fixed<8,auto>", "data": "float<4,3>"}, r"op conv1 data: float<4,3> has no integer form"),
+    ("qonnx", {"weights": "fixed<8,auto>", "data": "float<4,3,subnormals=off>"}, r"op conv1 data: float<4,3,subnormals=off> flushes subnormals"),
     ("qonnx", {"weights": "fixed<8,auto>", "data": "fixed<8,3,overflow=wrap>"}, r"op conv1 data: fixed<8,3,overflow=wrap> wraps on overflow; qonnx saturates"),
 ])
 def test_what_onnx_cannot_express_is_refused_by_op(lenet, fmt, spec, match, tmp_path):

@@ -4,8 +4,9 @@ Both write the captured graph (`graph.capture`) with float32 weights that alread
 quantized values, and put the plan's rounding in front of every product op's operands:
 
 - "qonnx": `Quant` nodes (scale 2**-frac, zero point 0, the format's bit width, signedness, round
-  half to even, saturating) for fixed-point data, weights and outputs, `BipolarQuant` for binary
-  weights; weights in other formats (powers of two) are stored as their values.
+  half to even, saturating) for fixed-point data, weights and outputs, `FloatQuant` for custom
+  floats (with subnormals, saturating), `BipolarQuant` for binary weights; weights in other formats
+  (powers of two) are stored as their values.
 - "onnx-qdq": `QuantizeLinear` / `DequantizeLinear` pairs (int8 or uint8, per tensor, scale
   2**-frac, zero point 0): ONNX QDQ represents 8-bit integers only.
 
@@ -64,7 +65,9 @@ class _Builder:
         return output
 
     def quantize(self, tensor: str, fmt: Format, what: str) -> str:
-        """Round `tensor` onto fixed point `fmt` with this target's nodes."""
+        """Round `tensor` onto fixed point `fmt` (or, in QONNX, a custom float) with this target's nodes."""
+        if fmt.datapath == "float" and self.target == "qonnx":
+            return self._float_quant(tensor, fmt, what)
         spec = fixed_spec(fmt, what)
         if spec["overflow"] == "wrap":
             raise ExportError(f"{what}: {fmt} wraps on overflow; {self.target} saturates")
@@ -79,10 +82,25 @@ class _Builder:
         q = self.node("QuantizeLinear", [tensor, scale, zero], f"{tensor}.int8")
         return self.node("DequantizeLinear", [q, scale, zero], f"{tensor}.q")
 
+    def _float_quant(self, tensor: str, fmt: Format, what: str) -> str:
+        """QONNX's FloatQuant: round half to even onto a float grid with subnormals, saturating at
+        `max_val`; custom floats without subnormals or with overflow to infinity are refused."""
+        if fmt.is_identity:
+            return tensor
+        if not getattr(fmt, "subnormals", False) or getattr(fmt, "overflow", "saturate") != "saturate":
+            raise ExportError(f"{what}: {fmt} flushes subnormals or overflows to infinity; QONNX's FloatQuant keeps subnormals "
+                              "and saturates")
+        bias = getattr(fmt, "bias")
+        consts = [self.const("one", 1.0), self.const(f"e{fmt.exponent_bits}", float(fmt.exponent_bits)),
+                  self.const(f"m{fmt.significand_bits - 1}", float(fmt.significand_bits - 1)), self.const(f"bias{bias}", float(bias)),
+                  self.const(f"max{fmt.max_value!r}", fmt.max_value)]
+        return self.node("FloatQuant", [tensor, *consts], f"{tensor}.q", domain=_QONNX_DOMAIN, rounding_mode="ROUND",
+                         has_inf=0, has_nan=0, has_subnormal=1, saturation=1)
+
     def weight(self, name: str, values: torch.Tensor, fmt: Format, what: str) -> str:
         """A quantized parameter as an initializer, declared in its format where the target can."""
         tensor = self.const(name, values.detach().float().numpy())
-        if fmt.datapath == "integer":
+        if fmt.datapath == "integer" or (fmt.datapath == "float" and self.target == "qonnx"):
             return self.quantize(tensor, fmt, what)
         if fmt.datapath == "sign" and self.target == "qonnx":
             scale = self.const(f"{name}.scale", fmt.max_value)
