@@ -90,7 +90,7 @@ class _Builder:
         if not getattr(fmt, "subnormals", False) or getattr(fmt, "overflow", "saturate") != "saturate":
             raise ExportError(f"{what}: {fmt} flushes subnormals or overflows to infinity; QONNX's FloatQuant keeps subnormals "
                               "and saturates")
-        bias = getattr(fmt, "bias")
+        bias = fmt.bias
         consts = [self.const("one", 1.0), self.const(f"e{fmt.exponent_bits}", float(fmt.exponent_bits)),
                   self.const(f"m{fmt.significand_bits - 1}", float(fmt.significand_bits - 1)), self.const(f"bias{bias}", float(bias)),
                   self.const(f"max{fmt.max_value!r}", fmt.max_value)]
