@@ -130,6 +130,11 @@ class Format(ABC):
         return 0
 
     @property
+    def exponent_bias(self) -> int | None:
+        """The exponent bias of a float format (stored exponent minus bias is the power), else None."""
+        return None
+
+    @property
     def datapath(self) -> str:
         """The multiplier a value of this format needs in hardware: "integer", "float", "shift"
         (powers of two) or "sign" (binary)."""
@@ -523,6 +528,10 @@ class MiniFloat(Format):
     @property
     def exponent_bits(self) -> int:
         return self.exp
+
+    @property
+    def exponent_bias(self) -> int:
+        return self.bias
 
     def widened(self, bits: int) -> MiniFloat | None:
         try:

@@ -87,10 +87,10 @@ class _Builder:
         `max_val`; custom floats without subnormals or with overflow to infinity are refused."""
         if fmt.is_identity:
             return tensor
-        if not getattr(fmt, "subnormals", False) or getattr(fmt, "overflow", "saturate") != "saturate":
-            raise ExportError(f"{what}: {fmt} flushes subnormals or overflows to infinity; QONNX's FloatQuant keeps subnormals "
-                              "and saturates")
-        bias = fmt.bias
+        bias = fmt.exponent_bias
+        if bias is None or not getattr(fmt, "subnormals", False) or getattr(fmt, "overflow", "saturate") != "saturate":
+            raise ExportError(f"{what}: {fmt} flushes subnormals, overflows to infinity or has no exponent bias; QONNX's "
+                              "FloatQuant keeps subnormals and saturates")
         consts = [self.const("one", 1.0), self.const(f"e{fmt.exponent_bits}", float(fmt.exponent_bits)),
                   self.const(f"m{fmt.significand_bits - 1}", float(fmt.significand_bits - 1)), self.const(f"bias{bias}", float(bias)),
                   self.const(f"max{fmt.max_value!r}", fmt.max_value)]
