@@ -1,88 +1,147 @@
-"""Hill et al.: predict the fastest custom float meeting 99% normalized accuracy from last-layer
-R^2 plus two refinement evaluations, against an exhaustive sweep (Figures 6, 8, 10).
+"""Hill et al.'s precision search with Hill's method: every product and sum rounded (Figures 9, 10).
 
-    python experiments/hill_predictor.py [--limit 1000]
+    python experiments/hill_predictor.py [--k 2]
 
-For LeNet and the MLP (MNIST), CifarNet and ALEX (CIFAR-10, shared JPEG copy): an exhaustive
-sweep of float<E,M> (E 2..8, M 1..23) for weights and data on the validation split records
-accuracy and the R^2 of the last-layer outputs on 10 inputs. Leaving each network out, a linear
-model of normalized accuracy on R^2 is fitted on the other networks' points; the search probes
-R^2 for every candidate, picks the fastest predicted to meet the target (speed: the fitted MAC
-model's speedup), and spends k = 2 real evaluations adding or dropping a mantissa bit. Arithmetic
-is not rounded per operation here (storage formats only; see README). About 6 minutes.
+Reads the per-operation sweeps of the Hill studies (experiments/configs/hill_*.yaml, run with
+`bash experiments/run_studies.sh hill_lenet hill_mlp hill_cifarnet hill_alex`): for every network,
+custom floats (E 2..8, M 1..23) and Hill's uniform fixed points L.R with weights, data, products
+and sums in the format, rounded to nearest and truncated toward zero. For each rounding mode:
+
+- Figure 9: the correlation between normalized accuracy and the last-layer R^2 on 10 inputs,
+  pooled over networks and formats (Hill: 0.96 over AlexNet, CifarNet and LeNet-5).
+- Figure 10: for each network left out, a linear model of normalized accuracy on R^2 fitted on the
+  other networks' points (float and fixed together, as Hill); the search takes the fastest
+  candidate predicted to meet the target, then k real evaluations adding or dropping a bit; the
+  result against the exhaustive choice, for float and fixed, at targets from 85% to 100%.
+
+Speed is each point's MAC speedup at fixed area from the study (quantscope.cost.mac; see its
+docs for what is fitted). Networks whose study has not finished are left out and named.
+Writes experiments/results/hill_predictor.json and hill_predictor.png/svg.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import matplotlib.pyplot as plt
-import torch
-from common import RESULTS, save_json, trained
+import numpy as np
+from common import RESULTS, save_json
 
-from quantscope import search
-from quantscope.cost.mac import MacModel
+from quantscope import results, search
 
 NETWORKS = ("lenet", "mlp", "cifarnet", "alex")
-TARGET = 0.99
+ROUNDINGS = {"nearest": ("floats-nearest", "fixed-nearest"), "toward_zero": ("floats-truncated", "fixed-truncated")}
+TARGETS = (0.85, 0.90, 0.95, 0.97, 0.98, 0.99, 1.00)
 
 
-def sweep_network(name: str, limit: int) -> dict:
-    model, val, train = trained(name, "val")
-    ev = search.Evaluator(model, val, costs=(), limit=limit, calibration=train.tensors(limit=256)[0])
-    fmts = search.float_formats()
-    res = search.sweep(ev, search.uniform_plans(fmts))
-    return {"network": name, "float_accuracy": ev.float_accuracy,
-            "points": [{"format": str(f), "accuracy": p.accuracy, "normalized": p.accuracy / ev.float_accuracy, "r2": p.r2}
-                       for f, p in zip(fmts, res.points)]}
+def _sweeps(name: str) -> dict[str, dict[str, dict]] | None:
+    """run -> format -> {accuracy, normalized, r2, speedup} of a finished Hill study, else None."""
+    folder = RESULTS / "studies" / f"hill-{name}"
+    if not (folder / "results.sqlite").exists():
+        return None
+    info = results.study_info(folder)
+    float_accuracy = info["float_accuracy"]
+    runs: dict[str, dict[str, dict]] = {}
+    for row in results.rows(folder):
+        runs.setdefault(row["run"], {})[row["labels.label"]] = {
+            "accuracy": row["accuracy"], "normalized": row["accuracy"] / float_accuracy, "r2": row["r2"],
+            "speedup": row["costs.mac_speedup"]}
+    needed = {r for pair in ROUNDINGS.values() for r in pair}
+    return runs if needed <= set(runs) else None
+
+
+def _search(points: dict[str, dict], model: search.LinearAccuracyModel, target: float, k: int) -> dict:
+    """Hill's search over one family's points (their R^2 probes and accuracies already measured)."""
+    def point(plan):
+        p = points[str(plan.default.weights)]
+        return search.Point(plan, p["accuracy"], 0.0, p["r2"])
+
+    res = search.hill_search(r2_of=lambda plan: points[str(plan.default.weights)]["r2"], evaluate=point, candidates=list(points),
+                             speed=lambda f: points[str(f)]["speedup"], model=model, float_accuracy=1.0, target=target, k=k)
+    chosen = str(res.chosen) if res.chosen else None
+    predicted_first = max((c for c, v in res.predictions.items() if v >= target), key=lambda c: points[c]["speedup"], default=None)
+    return {"chosen": chosen, "speedup": points[chosen]["speedup"] if chosen else None, "evaluations": res.evaluations,
+            "prediction_only": predicted_first, "prediction_only_met": bool(predicted_first and points[predicted_first]["normalized"] >= target)}
+
+
+def _normalized_points(points: dict[str, dict]) -> dict[str, dict]:
+    """The family's points with accuracy replaced by normalized accuracy (the search compares with 1.0)."""
+    return {f: {**p, "accuracy": p["normalized"]} for f, p in points.items()}
+
+
+def _evaluate(sweeps: dict[str, dict], rounding: str, k: int) -> list[dict]:
+    rows = []
+    runs = ROUNDINGS[rounding]
+    for left_out in sweeps:
+        pairs = [(p["r2"], p["normalized"]) for n, s in sweeps.items() if n != left_out for run in runs for p in s[run].values()]
+        model = search.LinearAccuracyModel.fit(pairs)
+        for family, run in zip(("float", "fixed"), runs):
+            points = _normalized_points(sweeps[left_out][run])
+            for target in TARGETS:
+                ok = [f for f, p in points.items() if p["normalized"] >= target]
+                best = max(ok, key=lambda f: points[f]["speedup"]) if ok else None
+                found = _search(points, model, target, k)
+                rows.append({"rounding": rounding, "network": left_out, "family": family, "target": target,
+                             "exhaustive": best, "exhaustive_speedup": points[best]["speedup"] if best else None, **found,
+                             "same": found["chosen"] == best, "model": [model.slope, model.intercept]})
+    return rows
+
+
+def _correlation(sweeps: dict[str, dict], rounding: str) -> float:
+    xs, ys = zip(*[(min(max(p["r2"], 0.0), 1.0), p["normalized"]) for s in sweeps.values() for run in ROUNDINGS[rounding]
+                   for p in s[run].values()])
+    return float(np.corrcoef(xs, ys)[0, 1])
+
+
+def _figure(sweeps: dict[str, dict], rows: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
+    for i, rounding in enumerate(ROUNDINGS):
+        for name, s in sweeps.items():
+            pts = [p for run in ROUNDINGS[rounding] for p in s[run].values()]
+            axes[i, 0].scatter([p["speedup"] for p in pts], [p["normalized"] for p in pts], s=8, label=name)
+            axes[i, 1].scatter([max(p["r2"], -0.05) for p in pts], [p["normalized"] for p in pts], s=8, label=name)
+        for family, marker in (("float", "o"), ("fixed", "s")):
+            sel = [r for r in rows if r["rounding"] == rounding and r["family"] == family]
+            axes[i, 2].scatter([r["exhaustive_speedup"] or 0 for r in sel], [r["speedup"] or 0 for r in sel], marker=marker, label=family)
+        axes[i, 0].set(xscale="log", xlabel="MAC speedup (fixed area)", ylabel="normalized accuracy",
+                       title=f"{rounding}: accuracy vs speedup (Hill Fig. 6)")
+        axes[i, 1].set(xlabel="last-layer R^2 (10 inputs)", ylabel="normalized accuracy", title=f"{rounding}: Hill Fig. 9")
+        axes[i, 2].set(xscale="log", yscale="log", xlabel="exhaustive speedup", ylabel="search (k evaluations) speedup",
+                       title=f"{rounding}: Hill Fig. 10, targets 85-100%")
+        for ax in axes[i]:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    for ext in ("png", "svg"):
+        fig.savefig(path.with_suffix(f".{ext}"), dpi=100)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=1000, help="validation images per evaluation")
+    parser.add_argument("--k", type=int, default=2, help="real evaluations the search may spend")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    mac = MacModel.load()
-    sweeps = {n: sweep_network(n, args.limit) for n in NETWORKS}
-    rows = []
-    for name in NETWORKS:
-        pts = {p["format"]: p for p in sweeps[name]["points"]}
-        others = [(p["r2"], p["normalized"]) for n in NETWORKS if n != name for p in sweeps[n]["points"]]
-        model = search.LinearAccuracyModel.fit(others)
-        fa = sweeps[name]["float_accuracy"]
-        ok = [f for f, p in pts.items() if p["normalized"] >= TARGET]
-        exhaustive = max(ok, key=lambda f: mac.speedup(f)) if ok else None
-        result = search.hill_search(
-            r2_of=lambda plan, pts=pts: pts[str(plan.default.weights)]["r2"],
-            evaluate=lambda plan, pts=pts: search.Point(plan, pts[str(plan.default.weights)]["accuracy"], 0.0, pts[str(plan.default.weights)]["r2"]),
-            candidates=list(pts), speed=mac.speedup, model=model, float_accuracy=fa, target=TARGET, k=2,
-        )
-        chosen = str(result.chosen) if result.chosen else None
-        rows.append({"network": name, "exhaustive": exhaustive, "exhaustive_speedup": mac.speedup(exhaustive) if exhaustive else None,
-                     "predicted": chosen, "predicted_speedup": mac.speedup(chosen) if chosen else None, "same": chosen == exhaustive,
-                     "evaluations": result.evaluations, "probes": result.probes, "exhaustive_evaluations": len(pts),
-                     "evaluated": [str(f) for f, _ in result.evaluated], "model": [model.slope, model.intercept]})
-    save_json("hill_predictor.json", {"sweeps": sweeps, "rows": rows, "target": TARGET})
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), constrained_layout=True)
-    for name in NETWORKS:
-        pts = sweeps[name]["points"]
-        axes[0].scatter([mac.speedup(p["format"]) for p in pts], [p["normalized"] for p in pts], s=10, label=name)
-        axes[1].scatter([max(p["r2"], -0.05) for p in pts], [p["normalized"] for p in pts], s=10, label=name)
-    axes[0].set(xscale="log", xlabel="MAC speedup over float32 (fixed area)", ylabel="normalized accuracy", title="accuracy vs speedup (Hill Fig. 6)")
-    axes[1].set(xlabel="last-layer R^2 (10 inputs, clipped)", ylabel="normalized accuracy", title="accuracy vs R^2 (Hill Fig. 8)")
-    for ax in axes:
-        ax.axhline(TARGET, color="gray", ls=":")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    for ext in ("png", "svg"):
-        fig.savefig(RESULTS / f"hill_predictor.{ext}", dpi=110)
-    print("| network | exhaustive choice (speedup) | predictor + 2 evaluations (speedup) | same | evaluations | R^2 probes |")
-    print("| --- | --- | --- | --- | ---: | ---: |")
+    sweeps = {n: s for n in NETWORKS if (s := _sweeps(n)) is not None}
+    missing = [n for n in NETWORKS if n not in sweeps]
+    if len(sweeps) < 2:
+        raise SystemExit(f"needs at least two finished Hill studies; missing: {', '.join(missing)}")
+    rows = [r for rounding in ROUNDINGS for r in _evaluate(sweeps, rounding, args.k)]
+    correlation = {rounding: _correlation(sweeps, rounding) for rounding in ROUNDINGS}
+    save_json("hill_predictor.json", {"networks": list(sweeps), "missing": missing, "k": args.k, "correlation": correlation, "rows": rows})
+    _figure(sweeps, rows, RESULTS / "hill_predictor.png")
+    print(f"networks: {', '.join(sweeps)}" + (f"; missing (study not finished): {', '.join(missing)}" if missing else ""))
+    for rounding, r in correlation.items():
+        print(f"Figure 9, {rounding}: correlation of normalized accuracy with R^2 = {r:.3f} (Hill: 0.96)")
+    print("| rounding | network | family | target | exhaustive (speedup) | search, k evaluations (speedup) | same | prediction alone met target |")
+    print("| --- | --- | --- | ---: | --- | --- | --- | --- |")
     for r in rows:
-        ex = f"{r['exhaustive']} ({r['exhaustive_speedup']:.2f}x)" if r["exhaustive"] else "-"
-        pr = f"{r['predicted']} ({r['predicted_speedup']:.2f}x)" if r["predicted"] else "none met the target"
-        print(f"| {r['network']} | {ex} | {pr} | {'yes' if r['same'] else 'no'} | {r['evaluations']} of {r['exhaustive_evaluations']} | {r['probes']} |")
-    print(f"same choice in {sum(r['same'] for r in rows)} of {len(rows)} cases")
+        ex = f"{r['exhaustive']} ({r['exhaustive_speedup']:.1f}x)" if r["exhaustive"] else "none"
+        se = f"{r['chosen']} ({r['speedup']:.1f}x)" if r["chosen"] else "none met"
+        print(f"| {r['rounding']} | {r['network']} | {r['family']} | {100 * r['target']:.0f}% | {ex} | {se} | {'yes' if r['same'] else 'no'} | "
+              f"{'yes' if r['prediction_only_met'] else 'no'} |")
+    for rounding in ROUNDINGS:
+        sel = [r for r in rows if r["rounding"] == rounding]
+        print(f"{rounding}: same choice as exhaustive in {sum(r['same'] for r in sel)} of {len(sel)} searches "
+              f"({args.k} evaluations each, of {sum(len(s[ROUNDINGS[rounding][0]]) + len(s[ROUNDINGS[rounding][1]]) for s in sweeps.values())} points)")
 
 
 if __name__ == "__main__":
