@@ -13,8 +13,9 @@ setup(
             "quantscope._native",
             ["src/quantscope/_native.c"],
             # -ffp-contract=off: a fused multiply-add would skip a rounding the emulation needs;
-            # -fno-math-errno lets rint/floor/trunc vectorize (no value changes)
-            extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno"],
+            # -fno-math-errno and -fno-trapping-math let rint/floor/trunc and selects on comparisons
+            # vectorize (no floating-point traps are enabled, so no value changes)
+            extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"],
             optional=True,
         )
     ]
