@@ -110,10 +110,11 @@ def _number(v: float | None) -> str:
 
 
 def _format_summary(fmt: Format) -> dict[str, Any]:
-    """The facts `quantscope formats` shows about one static format."""
+    """The facts `quantscope formats` shows about one static format (a scaled format's bits per
+    value include its block scale; its values are a block's element codes)."""
     return {
         "format": str(fmt),
-        "bits": fmt.bits,
+        "bits": fmt.bits if fmt.bits_per_value == fmt.bits else fmt.bits_per_value,
         "min": fmt.min_value,
         "max": fmt.max_value,
         "min_positive": fmt.min_positive,
@@ -491,7 +492,7 @@ def _cost_report(net, plan, x, hardware: str, batch: int) -> tuple[list[dict[str
     acc = {layer.name: layer for layer in cost.accelerator_energy(net, plan, x, hardware).layers}
     tr = cost.traffic(net, plan, x, batch_size=batch)
     rows: list[dict[str, Any]] = [{"layer": r.name, "kind": r.info.kind, "macs": r.info.macs, "weights": r.info.weights, "w_bits": r.weight_bits,
-             "d_bits": r.data_bits, "param_kib": (r.info.weights * r.weight_bits + r.info.bias * r.bias_bits) / 8 / 1024,
+             "d_bits": r.data_bits, "param_kib": (r.weight_storage_bits + r.bias_storage_bits) / 8 / 1024,
              "full_adders": fa[r.name][0], "cycles": acc[r.name].cycles, "energy_uj": acc[r.name].energy_uj}
             for r in cost.cost_layers(net, plan, x)]
     totals: dict[str, float] = {k: sum(r[k] for r in rows) for k in ("macs", "param_kib", "full_adders", "cycles", "energy_uj")}

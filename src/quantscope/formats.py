@@ -27,6 +27,9 @@ __all__ = [
     "PowerOfTwo",
     "Binary",
     "Float32",
+    "ScaledFormat",
+    "SCALE_BITS",
+    "E8M0_RULES",
     "parse_format",
     "as_format",
     "ALIASES",
@@ -60,6 +63,16 @@ class Format(ABC):
     @abstractmethod
     def bits(self) -> int:
         """Storage width in bits."""
+
+    @property
+    def bits_per_value(self) -> float:
+        """Storage bits per value, shared scales included (`bits` for per-element formats)."""
+        return float(self.bits)
+
+    def storage_bits(self, count: int, row_length: int | None = None) -> int:
+        """Bits that store `count` values laid out in rows of `row_length` along the axis a scaled
+        format's blocks run (None: one row), shared scales included."""
+        return self.bits * count
 
     @property
     def adaptive(self) -> bool:
@@ -802,6 +815,222 @@ class Binary(Format):
         return cls(scale)
 
 
+# ---------------------------------------------------------------------------------------- scaled
+#: element formats of the OCP MX and NVFP4 families, by their spec names
+_ELEMENTS: dict[str, str] = {"e4m3": "float<4,3,special=fn>", "e5m2": "float<5,2>", "e3m2": "float<3,2,special=none>",
+                             "e2m3": "float<2,3,special=none>", "e2m1": "float<2,1,special=none>"}
+#: scale formats and their storage bits
+SCALE_BITS: dict[str, int] = {"e8m0": 8, "e4m3": 8, "fp32": 32}
+#: rules for power-of-two (E8M0) scales: how the shared exponent follows from the block's largest magnitude
+E8M0_RULES: tuple[str, ...] = ("floor", "ceil", "even", "rceil")
+_MX_ELEMENTS = {"mxfp8": ("e4m3", "e5m2"), "mxfp6": ("e3m2", "e2m3"), "mxfp4": ("e2m1",), "mxint8": ("int8",)}
+
+
+@dataclass(frozen=True, repr=False)
+class ScaledFormat(Format):
+    """Values sharing a scale: blocks of `block` consecutive values along a tensor axis (None: the
+    whole axis, one scale per channel or row; 0: the whole tensor) each hold `element` codes times
+    the block's scale, stored in `scale` format (E8M0: a power of two, E4M3 or FP32: a float).
+
+    Families (docs/formats.md, "Scaled formats"): OCP MX (`mxfp8<e4m3|e5m2>`, `mxfp6<e3m2|e2m3>`,
+    `mxfp4`, `mxint8`: blocks of 32, E8M0 scales with the spec's `rule=floor`, or ceil, even, rceil),
+    NVIDIA's `nvfp4` (E2M1 in blocks of 16, E4M3 scales under a per-tensor FP32 scale), symmetric
+    integers with a scale per group, channel or tensor (`int4<group=128>`, `int8<channel>`), and
+    block floating point (`bfp<8,block=16>`: 8-bit two's complement elements, a shared exponent).
+    `scaling` says how an element is formed from a float scale: "exact" (x / scale rounded once) or
+    "reciprocal" (float32 x * (1 / scale), then rounded: torchao's and NVIDIA's kernels).
+    `scale_min` is the smallest E4M3 scale: "subnormal" (2^-9, every E4M3 value) or "normal" (2^-6,
+    torchao's clamp).
+    """
+
+    family: Literal["mx", "nvfp4", "int", "bfp"]
+    element: Format
+    block: int | None
+    scale: Literal["e8m0", "e4m3", "fp32"]
+    rule: str = "floor"
+    tensor_scale: bool = False
+    scaling: Literal["exact", "reciprocal"] = "exact"
+    element_name: str = ""
+    scale_min: Literal["subnormal", "normal"] = "subnormal"
+    kind: ClassVar[str] = "scaled"
+
+    def __post_init__(self) -> None:
+        _require(self.scale in SCALE_BITS, f"scale format must be one of {', '.join(SCALE_BITS)}, got {self.scale!r}")
+        _require(self.block is None or (isinstance(self.block, int) and 0 <= self.block <= 65536),
+                 f"{self.family}: block must be a number of values (1..65536), 'channel' or 'tensor', got {self.block!r}")
+        _require(self.rule in (E8M0_RULES if self.scale == "e8m0" else ("absmax",)),
+                 f"{self.family}: rule {self.rule!r} does not go with {self.scale} scales; use "
+                 + (", ".join(E8M0_RULES) if self.scale == "e8m0" else "absmax"))
+        _require(self.scaling in ("exact", "reciprocal"), f"{self.family}: scaling must be 'exact' or 'reciprocal', got {self.scaling!r}")
+        _require(self.scale_min in ("subnormal", "normal") and (self.scale == "e4m3" or self.scale_min == "subnormal"),
+                 f"{self.family}: scale_min (subnormal or normal) applies to e4m3 scales, got {self.scale_min!r} with {self.scale}")
+        _require(not self.element.adaptive and self.element.datapath in ("float", "integer"),
+                 f"{self.family}: elements must be a static custom float or fixed point, got {self.element}")
+
+    @property
+    def bits(self) -> int:
+        """Bits of one element (`bits_per_value` adds the scale's share)."""
+        return self.element.bits
+
+    @property
+    def bits_per_value(self) -> float:
+        """Element bits plus the block's scale spread over its values (4.25 for MXFP4); a scale per
+        channel or tensor adds what the tensor's shape says, counted by the cost models."""
+        return self.element.bits + (SCALE_BITS[self.scale] / self.block if self.block else 0.0)
+
+    def storage_bits(self, count: int, row_length: int | None = None) -> int:
+        """Element bits plus one scale per block (a block never spans two rows; a per-channel
+        scale is one per row, a per-tensor one is one), plus NVFP4's FP32 tensor scale."""
+        if count == 0:
+            return 0
+        length = max(row_length or count, 1)
+        rows = -(-count // length)
+        scales = 1 if self.block == 0 else rows if self.block is None else rows * -(-length // self.block)
+        return self.element.bits * count + SCALE_BITS[self.scale] * scales + (32 if self.tensor_scale else 0)
+
+    @property
+    def element_emax(self) -> int:
+        """Exponent of the element format's largest value (OCP MX's emax_elem)."""
+        return math.frexp(self.element.max_value)[1] - 1
+
+    @property
+    def qmax(self) -> float:
+        """The largest element value: a block's scale maps its largest magnitude near it."""
+        return self.element.max_value
+
+    @property
+    def max_value(self) -> float:
+        return self.element.max_value * (2.0**127 if self.scale == "e8m0" else 448.0 if self.scale == "e4m3" else 3.4028234663852886e38)
+
+    @property
+    def min_positive(self) -> float:
+        return self.element.min_positive * (2.0**-127 if self.scale == "e8m0" else 2.0**-9 if self.scale == "e4m3" else 2.0**-149)
+
+    @property
+    def num_values(self) -> int:
+        return self.element.num_values
+
+    @property
+    def significand_bits(self) -> int:
+        return self.element.significand_bits
+
+    @property
+    def within_float32_products(self) -> bool:
+        return False
+
+    @property
+    def accumulator_error(self) -> str | None:
+        return "a block-scaled format cannot hold a running sum"
+
+    @property
+    def datapath(self) -> str:
+        return self.element.datapath
+
+    @property
+    def exponent_bits(self) -> int:
+        return self.element.exponent_bits
+
+    def gradient_window(self, static: Format) -> tuple[float, float]:
+        """Every value's gradient passes (quantize_ste): a block's scale follows its largest magnitude."""
+        return -math.inf, math.inf
+
+    def block_values(self, scale: float) -> torch.Tensor:
+        """Every value a block with this `scale` can hold."""
+        return self.element.values() * scale
+
+    def _enumerate(self) -> list[float]:
+        raise ValueError(f"{self}: the values depend on each block's scale; use block_values(scale)")
+
+    def values(self) -> torch.Tensor:
+        raise ValueError(f"{self}: the values depend on each block's scale; use block_values(scale)")
+
+    def __str__(self) -> str:
+        opts = []
+        if self.family == "mx":
+            name = next(n for n, els in _MX_ELEMENTS.items() if self.element_name in els)
+            head = f"{name}<{self.element_name}" if name in ("mxfp8", "mxfp6") else f"{name}<"
+            opts = [f"block={self.block}"] if self.block != 32 else []
+            opts += [f"rule={self.rule}"] if self.rule != "floor" else []
+            return _with_options(head, opts)
+        if self.family == "nvfp4":
+            opts = [f"block={self.block}"] if self.block != 16 else []
+            opts += ["tensor_scale=off"] if not self.tensor_scale else []
+            opts += [f"scaling={self.scaling}"] if self.scaling != "exact" else []
+            opts += [f"scale_min={self.scale_min}"] if self.scale_min != "subnormal" else []
+            return _with_options("nvfp4<", opts)
+        if self.family == "bfp":
+            opts = [f"block={self.block}"] + ([f"rule={self.rule}"] if self.rule != "floor" else [])
+            return _with_options(f"bfp<{self.element.bits}", opts)
+        where = "channel" if self.block is None else "tensor" if self.block == 0 else f"group={self.block}"
+        opts = [f"scale={self.scale}"] if self.scale != "fp32" else []
+        opts += [f"rule={self.rule}"] if self.scale == "e8m0" and self.rule != "floor" else []
+        opts += [f"scaling={self.scaling}"] if self.scaling != "exact" else []
+        opts += [f"scale_min={self.scale_min}"] if self.scale_min != "subnormal" else []
+        return _with_options(f"int{self.element.bits}<{where}", opts)
+
+    @classmethod
+    def parse(cls, family: str, args: _Args) -> ScaledFormat:
+        """mxfp8<e4m3|e5m2>, mxfp6<e3m2|e2m3>, mxfp4, mxint8, nvfp4, bfp<B>, int<B><channel|tensor|group=G>, with options."""
+        if family in _MX_ELEMENTS:
+            return _parse_mx(family, args)
+        if family == "nvfp4":
+            args.expect(0, 0, "nvfp4 or nvfp4<options>")
+            block = args.option_integer("block", 1, 65536) if "block" in args.options else 16
+            tensor_scale = bool(args.choice("tensor_scale", _BOOL, True))
+            scaling = args.choice("scaling", {"exact": "exact", "reciprocal": "reciprocal"}, "exact")
+            scale_min = args.choice("scale_min", _SCALE_MINS, "subnormal")
+            args.done(["block", "tensor_scale", "scaling", "scale_min"])
+            return cls("nvfp4", parse_format(_ELEMENTS["e2m1"]), block, "e4m3", "absmax", tensor_scale, scaling, "e2m1", scale_min)  # type: ignore[arg-type]
+        if family == "bfp":
+            args.expect(1, 1, "bfp<B,block=G>")
+            bits = args.integer(0, "bits", 2, 24)
+            block = args.option_integer("block", 1, 65536) if "block" in args.options else 16
+            rule = str(args.choice("rule", {r: r for r in E8M0_RULES}, "floor"))
+            args.done(["block", "rule"])
+            return cls("bfp", FixedPoint(bits, bits - 2), block, "e8m0", rule, element_name=f"fixed<{bits},{bits - 2}>")
+        return _parse_int(family, args)
+
+
+_SCALE_MINS = {"subnormal": "subnormal", "normal": "normal"}
+
+
+def _with_options(head: str, opts: list[str]) -> str:
+    """`name<positional` closed with its options, or the bare name."""
+    name, _, positional = head.partition("<")
+    inner = ",".join([p for p in [positional] if p] + opts)
+    return f"{name}<{inner}>" if inner else name
+
+
+def _parse_mx(family: str, args: _Args) -> ScaledFormat:
+    choices = _MX_ELEMENTS[family]
+    args.expect(0 if len(choices) == 1 else 1, 1 if len(choices) > 1 else 0,
+                f"{family}<{'|'.join(choices)}>" if len(choices) > 1 else family)
+    name = args.positional[0] if args.positional else choices[0]
+    if name not in choices:
+        raise ValueError(f"format {args.text!r}: {family} elements are {' or '.join(choices)}, got {name!r}")
+    block = args.option_integer("block", 1, 65536) if "block" in args.options else 32
+    rule = str(args.choice("rule", {r: r for r in E8M0_RULES}, "floor"))
+    args.done(["block", "rule"])
+    element = FixedPoint(8, 6) if name == "int8" else parse_format(_ELEMENTS[name])
+    return ScaledFormat("mx", element, block, "e8m0", rule, element_name=name)
+
+
+def _parse_int(family: str, args: _Args) -> ScaledFormat:
+    bits = int(family[3:])
+    args.expect(0, 1, f"{family}<channel>, {family}<tensor> or {family}<group=G>")
+    where = args.positional[0] if args.positional else None
+    if where not in (None, "channel", "tensor") or (where is None) == ("group" not in args.options):
+        raise ValueError(f"format {args.text!r}: say one of {family}<channel>, {family}<tensor> or {family}<group=G> (a scaled "
+                         f"integer), or {family} with key=value options only (fixed<{bits},0>)")
+    block = None if where == "channel" else 0 if where == "tensor" else args.option_integer("group", 1, 65536)
+    scale = args.choice("scale", {k: k for k in SCALE_BITS}, "fp32")
+    rule = str(args.choice("rule", {r: r for r in E8M0_RULES}, "floor")) if scale == "e8m0" else "absmax"
+    scaling = args.choice("scaling", {"exact": "exact", "reciprocal": "reciprocal"}, "exact")
+    scale_min = args.choice("scale_min", _SCALE_MINS, "subnormal") if scale == "e4m3" else "subnormal"
+    args.done(["group", "scale", "rule", "scaling", "scale_min"])
+    return ScaledFormat("int", FixedPoint(bits, 0), block, scale, rule, False, scaling, f"int{bits}", scale_min)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------------------- float32
 @dataclass(frozen=True, repr=False)
 class Float32(Format):
@@ -957,12 +1186,15 @@ class _Args:
 
 
 def _families() -> dict[str, type[Format]]:
-    return {"fixed": FixedPoint, "ufixed": FixedPoint, "float": MiniFloat, "pow2": PowerOfTwo, "binary": Binary, "float32": Float32}
+    scaled = {name: ScaledFormat for name in (*_MX_ELEMENTS, "nvfp4", "bfp", *(f"int{b}" for b in (2, 3, 4, 5, 6, 7, 8, 16)))}
+    return {"fixed": FixedPoint, "ufixed": FixedPoint, "float": MiniFloat, "pow2": PowerOfTwo, "binary": Binary, "float32": Float32,
+            **scaled}
 
 
 def _grammar() -> str:
     return ("float32 | fixed<B,F|auto> | ufixed<B,F|auto> | float<E,M[,bias]> | pow2<B[,max_exp]> | "
-            "binary | binary<mean|scale>, or an alias: " + ", ".join(sorted(ALIASES)))
+            "binary | binary<mean|scale> | mxfp8<e4m3|e5m2> | mxfp6<e3m2|e2m3> | mxfp4 | mxint8 | nvfp4 | bfp<B> | "
+            "intB<channel|tensor|group=G>, or an alias: " + ", ".join(sorted(ALIASES)))
 
 
 def _expand_alias(text: str, family: str, args: str | None) -> tuple[str, str | None]:
@@ -991,7 +1223,8 @@ def parse_format(text: str) -> Format:
     if not match:
         raise ValueError(f"cannot parse format {text!r}; expected {_grammar()}")
     family, args = match.group(1), match.group(2)
-    if family in ALIASES:
+    scaled_int = re.fullmatch(r"int\d+", family) is not None and any(not p.startswith("overflow=") for p in (args or "").split(",") if p)
+    if family in ALIASES and not scaled_int:
         family, args = _expand_alias(text, family, args)
     families = _families()
     if family not in families:

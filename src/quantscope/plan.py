@@ -20,7 +20,7 @@ import yaml
 
 from .errors import did_you_mean
 from .files import read_yaml, write_atomic
-from .formats import Float32, Format, as_format
+from .formats import Float32, Format, ScaledFormat, as_format
 
 __all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS", "ACTIVATION_FIELDS"]
 
@@ -43,7 +43,8 @@ class LayerPrecision:
     """Formats for one op (see docs/emulation.md for every op kind's roles).
 
     Product ops (linear, convolutions, matmul, attention, recurrent products, embeddings):
-    `weights` and `bias` quantize the stored parameters (`bias=None`: the weights' format);
+    `weights` and `bias` quantize the stored parameters (`bias=None`: the weights' format, float32
+    for a scaled weight format such as mxfp4);
     `data` quantizes every activation flowing into the op (both operands of a weight-free product
     such as attention's Q.K^T, unless `rhs` gives the second operand its own format);
     `accumulator`, when set, rounds every product and every partial sum in that format (None:
@@ -65,11 +66,26 @@ class LayerPrecision:
         object.__setattr__(self, "data", _opt_format(self.data, "data") or Float32())
         for name in ("bias", "rhs", "accumulator", "output", "elementwise"):
             object.__setattr__(self, name, _opt_format(getattr(self, name), name))
+        for name in ("output", "elementwise"):
+            fmt = getattr(self, name)
+            if isinstance(fmt, ScaledFormat):
+                raise ValueError(f"{name}: {fmt} shares a scale along the consuming op's reduction axis, which an op's "
+                                 "result does not know; give it to the consuming op's data instead")
+        if self.accumulator is not None and self.accumulator.accumulator_error is not None:
+            raise ValueError(f"accumulator {self.accumulator}: {self.accumulator.accumulator_error}")
+        scaled = [str(f) for f in (self.weights, self.bias, self.data, self.rhs) if isinstance(f, ScaledFormat)]
+        if scaled and self.accumulator is not None:
+            raise ValueError(f"accumulator {self.accumulator} with the scaled format {scaled[0]}: the block dot product "
+                             "(element products summed per block, scaled, then accumulated) is not emulated yet; "
+                             "leave the accumulator unset (exact float32 sums)")
 
     @property
     def bias_format(self) -> Format:
-        """The bias format in effect (the weights' when `bias` is None)."""
-        return self.bias if self.bias is not None else self.weights
+        """The bias format in effect: `bias`, else the weights' format, except that a scaled weight
+        format's bias stays float32 (block-scaled hardware adds the bias in its accumulator)."""
+        if self.bias is not None:
+            return self.bias
+        return Float32() if isinstance(self.weights, ScaledFormat) else self.weights
 
     @property
     def rhs_format(self) -> Format:

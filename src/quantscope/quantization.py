@@ -23,10 +23,10 @@ import torch
 
 from . import native
 from .errors import did_you_mean
-from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format
+from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, ScaledFormat, as_format
 
 __all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch", "scratch", "Grid", "grid_of",
-           "round_onto_grid", "check_rounding", "RandomSource"]
+           "round_onto_grid", "check_rounding", "RandomSource", "Blocks", "quantize_blocks"]
 
 Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
 ROUNDING_MODES: tuple[str, ...] = ("nearest", "stochastic", "floor", "toward_zero")
@@ -435,6 +435,177 @@ def _quantize_binary(x: torch.Tensor, fmt: Binary, rounding: str, gen: RandomSou
     return out.mul_(2 * s).sub_(s)
 
 
+# ---------------------------------------------------------------------------------- scaled formats
+@dataclass(frozen=True)
+class Blocks:
+    """A tensor in a scaled format: element values per block and the scale of each block.
+
+    `elements` is (rows, blocks, block) float64 (the axis last, padded with zeros to whole
+    blocks), `scales` (rows, blocks) float64 (each block's scale, the per-tensor scale included;
+    NaN for a block holding NaN or infinity), `block_scales` the stored scales without the
+    per-tensor one, `tensor_scale` that one (1.0 without it). `values()` undoes the layout.
+    """
+
+    elements: torch.Tensor
+    scales: torch.Tensor
+    block_scales: torch.Tensor
+    tensor_scale: float
+    shape: tuple[int, ...]
+    axis: int
+
+    def values(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """elements x scale in the original shape, delivered in `dtype`."""
+        moved = list(self.shape)
+        moved.append(moved.pop(self.axis))
+        rows = self.elements.shape[0]
+        flat = (self.elements * self.scales[..., None]).reshape(rows, -1)[:, : math.prod(moved) // max(rows, 1)]
+        return flat.reshape(moved).movedim(-1, self.axis).to(dtype)
+
+
+def _as_blocks(x: torch.Tensor, fmt: ScaledFormat, axis: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """(rows, blocks, block) tensor of x in `dtype` with `axis` last, zero-padded to whole blocks
+    (a view of x where its layout allows)."""
+    moved = x.detach().to(dtype).movedim(axis, -1)
+    n = moved.shape[-1] if moved.dim() else 1
+    if fmt.block == 0:
+        return moved.reshape(1, 1, -1)
+    size = n if fmt.block is None else fmt.block
+    rows = moved.reshape(-1, n)
+    pad = (-n) % size
+    if pad:
+        rows = torch.nn.functional.pad(rows, (0, pad))
+    return rows.reshape(rows.shape[0], -1, size)
+
+
+def _e8m0_exponents(amax: torch.Tensor, fmt: ScaledFormat) -> torch.Tensor:
+    """Each block's shared exponent under the format's rule, clamped to E8M0's -127..127 (OCP MX
+    v1.0 section 6.3 for floor; torchao's CEIL, EVEN and RCEIL for the others)."""
+    m, e = torch.frexp(amax)  # amax = m 2**e, m in [0.5, 1); 0 gives m = 0
+    floor_log2 = e - 1
+    emax = fmt.element_emax
+    if fmt.rule == "floor":
+        k = floor_log2 - emax
+    elif fmt.rule == "ceil":
+        k = floor_log2 + (m != 0.5).to(e.dtype) - emax
+    elif fmt.rule == "even":  # round the mantissa half up to the element's bits first: 1.97 -> 2 at 3 bits
+        mbits = fmt.element.significand_bits - 1
+        k = floor_log2 + (2 * m >= 2 - math.ldexp(1.0, -(mbits + 1))).to(e.dtype) - emax
+    else:  # rceil: the smallest k with qmax 2**k >= amax, exactly
+        k = floor_log2 - emax - 1
+        for _ in range(3):
+            k = torch.where(torch.ldexp(torch.full_like(amax, fmt.qmax), k.to(amax.dtype)) < amax, k + 1, k)
+    return torch.where(amax == 0, torch.full_like(k, -127), k).clamp(-127, 127)
+
+
+def _float_scales(amax32: torch.Tensor, fmt: ScaledFormat, tensor_amax: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(block scales, per-tensor scale) of float scales, in float32 arithmetic as NVIDIA's recipe
+    and torchao compute them: amax / qmax, over the per-tensor scale amax / (448 qmax) when the
+    format has one, rounded onto E4M3 (saturating, from the smallest subnormal or, with
+    scale_min=normal, the smallest normal value) or kept in FP32."""
+    qmax = torch.tensor(fmt.qmax, dtype=torch.float32)
+    tensor_scale = torch.ones((), dtype=torch.float32)
+    raw = amax32 / qmax
+    if fmt.tensor_scale:
+        tensor_scale = tensor_amax.to(torch.float32) / (448.0 * qmax)
+        raw = raw / tensor_scale
+    if fmt.scale == "e4m3":
+        raw = quantize(raw.clamp(min=2.0**-9 if fmt.scale_min == "subnormal" else 2.0**-6), "e4m3fn")
+    return torch.where(amax32 == 0, torch.ones_like(raw), raw), float(tensor_scale)
+
+
+@dataclass(frozen=True)
+class _Scales:
+    """Each block's scale: `block` as stored (float64; a power of two for E8M0), `tensor` the
+    per-tensor scale (1.0 without one), `block32` the float32 stored scales of float scales (the
+    reciprocal kernels' operand), `bad` the blocks holding NaN or infinity."""
+
+    block: torch.Tensor
+    tensor: float
+    block32: torch.Tensor | None
+    bad: torch.Tensor
+
+    def reciprocal32(self) -> torch.Tensor:
+        """float32 1 / scale as torchao's and NVIDIA's kernels form it."""
+        assert self.block32 is not None
+        if self.tensor != 1.0:
+            return (1.0 / torch.tensor(self.tensor, dtype=torch.float32)) / self.block32
+        return 1.0 / self.block32
+
+
+def _scales_of(blocks: torch.Tensor, fmt: ScaledFormat) -> _Scales:
+    """The scales of (rows, blocks, block) values under the format's scale rule."""
+    amax = torch.maximum(blocks.amax(-1), blocks.amin(-1).neg()).double()  # NaN and inf survive: the block is bad
+    bad = ~torch.isfinite(amax)
+    if fmt.scale == "e8m0":
+        k = _e8m0_exponents(torch.where(bad, 0.0, amax), fmt)
+        return _Scales(torch.ldexp(torch.ones_like(amax), k.to(amax.dtype)), 1.0, None, bad)
+    finite = torch.where(bad, 0.0, amax)
+    block32, tensor = _float_scales(finite.to(torch.float32), fmt, finite.max() if finite.numel() else finite.new_zeros(()))
+    return _Scales(block32.double(), tensor, block32, bad)
+
+
+def _elements(scaled: torch.Tensor, fmt: ScaledFormat, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
+    """Values divided by their block's scale rounded onto the element format, in place."""
+    if fmt.family == "int":  # symmetric integers: [-qmax, qmax], not two's complement's extra negative code
+        scaled.clamp_(-fmt.qmax, fmt.qmax)
+    return quantize(scaled, fmt.element, rounding, generator, out=scaled)
+
+
+def quantize_blocks(x: torch.Tensor, fmt: Format | str, axis: int = -1, rounding: Rounding | str = "nearest",
+                    generator: torch.Generator | None = None) -> Blocks:
+    """x in scaled format `fmt` along `axis`: each block's scale (docs/formats.md, "Scaled
+    formats") and its elements, x / scale rounded onto the element format (saturating)."""
+    fmt = as_format(fmt)
+    if not isinstance(fmt, ScaledFormat):
+        raise ValueError(f"quantize_blocks takes a scaled format (mxfp4, nvfp4, int4<group=128>, ...), got {fmt}")
+    check_rounding(rounding)
+    axis = axis % max(x.dim(), 1)
+    blocks = _as_blocks(x, fmt, axis)
+    sc = _scales_of(blocks, fmt)
+    if fmt.scaling == "reciprocal" and sc.block32 is not None:  # float32 x * (1 / scale), as the kernels form it
+        scaled = (blocks.to(torch.float32) * sc.reciprocal32()[..., None]).double()
+    else:
+        scaled = blocks / (sc.block * sc.tensor)[..., None]  # float64: exact for E8M0, one rounding far below the grid's
+    elements = _elements(scaled, fmt, rounding, generator)
+    scales = torch.where(sc.bad, torch.full_like(sc.block, math.nan), sc.block * sc.tensor)
+    return Blocks(elements, scales, sc.block, sc.tensor, tuple(x.shape), axis)
+
+
+#: rows of blocks a float64 chunk of the fast path holds (about 2**17 values: cache-sized)
+_CHUNK_VALUES = 2**17
+
+
+def _quantize_scaled(x: torch.Tensor, fmt: ScaledFormat, axis: int, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
+    """quantize_blocks(x, ...).values(x.dtype) without its float64 copies: E8M0 scales with
+    nearest or toward-zero rounding work in x's dtype (dividing by a power of two is exact down to
+    the element grid), the others in cache-sized float64 chunks; stochastic rounding takes the
+    whole-tensor path so that its draws do not depend on chunking."""
+    if rounding == "stochastic":
+        return quantize_blocks(x, fmt, axis, rounding, generator).values(x.dtype)
+    axis = axis % max(x.dim(), 1)
+    blocks = _as_blocks(x, fmt, axis, x.dtype)
+    sc = _scales_of(blocks, fmt)
+    scale = torch.where(sc.bad, torch.full_like(sc.block, math.nan), sc.block * sc.tensor)[..., None]
+    if sc.block32 is None and rounding in ("nearest", "toward_zero"):
+        out = blocks * torch.reciprocal(scale).to(x.dtype)
+        _elements(out, fmt, rounding, generator).mul_(scale.to(x.dtype))
+    else:
+        out = torch.empty_like(blocks)
+        step = max(_CHUNK_VALUES // max(blocks.shape[1] * blocks.shape[2], 1), 1)
+        reciprocal = sc.reciprocal32()[..., None] if fmt.scaling == "reciprocal" and sc.block32 is not None else None
+        for i in range(0, blocks.shape[0], step):
+            part = blocks[i:i + step]
+            if reciprocal is None:
+                chunk = part.double().div_(scale[i:i + step])
+            else:
+                chunk = (part.float() * reciprocal[i:i + step]).double()
+            out[i:i + step] = _elements(chunk, fmt, rounding, generator).mul_(scale[i:i + step])
+    moved = list(x.shape)
+    moved.append(moved.pop(axis))
+    flat = out.reshape(out.shape[0], -1)[:, : math.prod(moved) // max(out.shape[0], 1)]
+    return flat.reshape(moved).movedim(-1, axis)
+
+
 # ------------------------------------------------------------------------------------ dispatch
 def quantize(
     x: torch.Tensor,
@@ -442,6 +613,7 @@ def quantize(
     rounding: Rounding | str = "nearest",
     generator: torch.Generator | None = None,
     out: torch.Tensor | None = None,
+    axis: int = -1,
 ) -> torch.Tensor:
     """Round every element of `x` onto `fmt`; returns a new tensor of the same shape, or `out`.
 
@@ -451,7 +623,9 @@ def quantize(
     `generator`), "floor" or "toward_zero". `out` (which may be `x` itself, for rounding in place)
     receives the result without a new allocation. No gradient flows: see `quantize_ste`. A
     fixed-point grid wider than the tensor's significand rounds onto the grid values the dtype
-    can hold; wrapping formats that wide are refused (docs/formats.md, "Policies").
+    can hold; wrapping formats that wide are refused (docs/formats.md, "Policies"). Scaled formats
+    (mxfp4, nvfp4, int4<group=128>, ...) share a scale per block of values along `axis`
+    (`quantize_blocks` gives the elements and scales).
     """
     fmt = as_format(fmt)
     check_rounding(rounding)
@@ -462,6 +636,10 @@ def quantize(
     if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
         raise ValueError(f"out must have the input's shape {tuple(x.shape)} and dtype {x.dtype}, "
                          f"got {tuple(out.shape)} and {out.dtype}")
+    if isinstance(fmt, ScaledFormat):
+        with torch.no_grad():
+            result = _quantize_scaled(x, fmt, axis, rounding, generator)
+        return result if out is None else out.copy_(result)
     fmt = fmt.resolve(x)
     with torch.no_grad():
         grid = grid_of(fmt, x.dtype)
@@ -491,21 +669,21 @@ def to_dtype(x: torch.Tensor, fmt: Format, dtype: torch.dtype) -> torch.Tensor:
 
 class _QuantizeSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, fmt: Format, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, fmt: Format, rounding: str, generator: torch.Generator | None, axis: int) -> torch.Tensor:
         static = fmt.resolve(x)
         lo, hi = fmt.gradient_window(static)
         if math.isfinite(lo) or math.isfinite(hi):
             ctx.save_for_backward((x >= lo) & (x <= hi))
         else:
             ctx.save_for_backward(None)
-        return quantize(x, static, rounding, generator)
+        return quantize(x, static, rounding, generator, axis=axis)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         (inside,) = ctx.saved_tensors
         if inside is None:
-            return grad, None, None, None
-        return grad * inside, None, None, None
+            return grad, None, None, None, None
+        return grad * inside, None, None, None, None
 
 
 def quantize_ste(
@@ -513,6 +691,7 @@ def quantize_ste(
     fmt: Format | str,
     rounding: Rounding | str = "nearest",
     generator: torch.Generator | None = None,
+    axis: int = -1,
 ) -> torch.Tensor:
     """`quantize` with a straight-through gradient: 1 where min_value <= x <= max_value, else 0.
 
@@ -520,9 +699,11 @@ def quantize_ste(
     Bengio et al., used by BinaryConnect and QAT); outside it the output is saturated and does
     not depend on x, so the gradient is blocked, which also stops weights drifting far out.
     Binary with a per-tensor scale (`binary<mean>`) uses BinaryConnect's window [-1, 1]; float32
-    passes every gradient (see `Format.gradient_window`).
+    passes every gradient (see `Format.gradient_window`). Scaled formats (blocks along `axis`)
+    pass every gradient: each block's scale follows its largest magnitude, so only the few
+    values an E8M0 floor scale saturates are clipped, and those keep their gradient too.
     """
     fmt = as_format(fmt)
     check_rounding(rounding)
-    out: torch.Tensor = _QuantizeSTE.apply(x, fmt, rounding, generator)
+    out: torch.Tensor = _QuantizeSTE.apply(x, fmt, rounding, generator, axis)
     return out

@@ -71,7 +71,7 @@ def test_formats_quantize_cannot_represent_are_refused_by_the_parser():
     ("float<1000000000,3>", r"1000000000 exponent bits are far beyond float32's range"),
     ("float<100000,3>", r"100000 exponent bits are far beyond float32's range"),
     ("fixed<8,99999999999999999999>", r"frac must be an integer"),
-    ("int8<3>", r"the alias 'int8' \(fixed<8,0>\) takes only key=value options"),
+    ("int8<3>", r"int8<channel>, int8<tensor> or int8<group=G> \(a scaled integer\), or int8 with key=value options only"),
     ("x" * 300, r"too long"),
 ])
 def test_the_parser_refuses_contradictions_and_huge_numbers_quickly(text, message):

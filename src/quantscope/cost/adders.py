@@ -49,5 +49,5 @@ def adder_cost(model: nn.Module, plan: PrecisionPlan | LayerPrecision | None, ex
     per = {}
     for c in cost_layers(model, plan, example_input):
         fa = c.info.outputs * dot_product_adders(c.fan_in, c.data_bits, c.operand_bits) if c.info.macs else 0
-        per[c.name] = (fa, c.info.inputs * c.data_bits + c.info.rhs * c.rhs_bits + c.info.weights * c.weight_bits)
+        per[c.name] = (fa, c.input_storage_bits + c.weight_storage_bits)
     return AdderCost(per)

@@ -62,6 +62,32 @@ class CostLayer:
         """Products summed per output (the dot-product length D)."""
         return self.info.fan_in
 
+    @property
+    def reduction_length(self) -> int:
+        """Length of the axis an operand's scaled-format blocks run along (the features or input
+        channels one output sums over; an embedding's row)."""
+        m = self.info
+        if m.kind.startswith("conv") and not m.kind.startswith("conv_transpose"):
+            return max(m.in_channels // max(m.conv_groups, 1), 1)
+        return m.in_channels or (m.output_shape[-1] if m.output_shape else 1)
+
+    @property
+    def weight_storage_bits(self) -> int:
+        """Bits of the op's weights in their format, shared scales included."""
+        w = self.precision.weights
+        return w.storage_bits(self.info.weights, self.reduction_length)
+
+    @property
+    def bias_storage_bits(self) -> int:
+        """Bits of the op's bias (one row: a scaled bias format shares along it)."""
+        return self.precision.bias_format.storage_bits(self.info.bias)
+
+    @property
+    def input_storage_bits(self) -> int:
+        """Bits of the op's activation operands per example (data and rhs), shared scales included."""
+        data = self.precision.data.storage_bits(self.info.inputs, self.info.in_channels or None)
+        return data + self.precision.rhs_format.storage_bits(self.info.rhs, self.info.in_channels or None)
+
 
 def cost_layers(
     model: nn.Module,

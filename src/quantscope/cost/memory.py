@@ -51,7 +51,7 @@ class FootprintRow:
 def footprint(model: nn.Module, plan: PrecisionPlan | LayerPrecision | None, example_input: torch.Tensor) -> list[FootprintRow]:
     """Per-op storage in bits: weights, bias, and the op's activation operands per example."""
     return [
-        FootprintRow(c.name, c.info.weights * c.weight_bits, c.info.bias * c.bias_bits, c.info.inputs * c.data_bits + c.info.rhs * c.rhs_bits)
+        FootprintRow(c.name, c.weight_storage_bits, c.bias_storage_bits, c.input_storage_bits)
         for c in cost_layers(model, plan, example_input)
     ]
 
@@ -105,18 +105,19 @@ class Traffic:
         return self.total_bits / sum(g.data_bits_32 + g.weight_bits_32 for g in self.groups)
 
 
-def _widths(flows, plan: PrecisionPlan, producer_op: dict[str, str]) -> dict[int, int]:
-    """Storage bits of every crossing tensor (see the module docstring)."""
-    width: dict[int, int] = {}
+def _widths(flows, plan: PrecisionPlan, producer_op: dict[str, str]) -> dict[int, float]:
+    """Storage bits per value of every crossing tensor, block scales included (see the module
+    docstring)."""
+    width: dict[int, float] = {}
     for f in flows:
         if f.consumer_op is not None and f.role in ("data", "rhs"):
             p = plan.for_layer(f.consumer_op)
-            bits = (p.data if f.role == "data" else p.rhs_format).bits
+            bits = (p.data if f.role == "data" else p.rhs_format).bits_per_value
             width[f.tensor] = max(width.get(f.tensor, 0), bits)
     for f in flows:
         if f.tensor not in width:
             out = plan.for_layer(f.producer).output if f.producer in producer_op else None
-            width[f.tensor] = out.bits if out is not None else 32
+            width[f.tensor] = out.bits if out is not None else 32.0
     return width
 
 
@@ -168,7 +169,7 @@ def traffic(
     for g in names:
         ops = [rows[o.name] for o in table.ops if o.group == g]
         w_elems = sum(r.info.weights + r.info.bias for r in ops) * per
-        w_bits = sum(r.info.weights * r.weight_bits + r.info.bias * r.bias_bits for r in ops) * per
+        w_bits = sum(r.weight_storage_bits + r.bias_storage_bits for r in ops) * per
         result.append(GroupTraffic(group=g, data_reads=reads[g][0], data_writes=writes[g][0], weight_reads=w_elems,
                                    data_bits=reads[g][1] + writes[g][1], weight_bits=w_bits,
                                    data_bits_32=32 * (reads[g][0] + writes[g][0]), weight_bits_32=32 * w_elems))

@@ -34,7 +34,8 @@ Accumulate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, Format, 
 class Product:
     """One product op call: `compute(x, y, bias)` in float, or `accumulate(...)` rounding every
     product and partial sum; `epilogue` (a scale, a mask) runs after either, before the output
-    is quantized."""
+    is quantized. `axes` names each operand's reduction dimension (where a scaled format's blocks
+    run: a weight's input features or channels, the data's features or channels)."""
 
     kind: str
     operands: tuple[torch.Tensor, torch.Tensor]
@@ -49,6 +50,7 @@ class Product:
     kernel_size: tuple[int, ...] = ()
     groups: int = 1
     in_channels: int = 0
+    axes: tuple[int, int] = (-1, -1)
 
     @property
     def weight(self) -> torch.Tensor | None:
@@ -143,7 +145,8 @@ def _conv(nd: int) -> Callable[..., torch.Tensor]:
 
         return backend.product(Product(f"conv{nd}d", (input, weight), ("data", "weights"), bias, compute, acc,
                                        macs=outputs * weight.shape[1] * math.prod(kernel), outputs=outputs,
-                                       kernel_size=tuple(kernel), groups=groups, in_channels=weight.shape[1] * groups))
+                                       kernel_size=tuple(kernel), groups=groups, in_channels=weight.shape[1] * groups,
+                                       axes=(-(nd + 1), 1)))
 
     return adapter
 
@@ -170,7 +173,8 @@ def _conv_transpose(nd: int) -> Callable[..., torch.Tensor]:
 
         return backend.product(Product(f"conv_transpose{nd}d", (input, weight), ("data", "weights"), bias, compute, acc,
                                        macs=input.numel() * weight.shape[1] * math.prod(kernel), outputs=batch * c_out * math.prod(out),
-                                       kernel_size=tuple(kernel), groups=groups, in_channels=input.shape[-nd - 1]))
+                                       kernel_size=tuple(kernel), groups=groups, in_channels=input.shape[-nd - 1],
+                                       axes=(-(nd + 1), 0)))
 
     return adapter
 
@@ -199,7 +203,7 @@ def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor 
         return out if bb is None else out + bb
 
     return Product(kind, (a, b), _roles(a, b), bias, compute, _matmul_acc, macs=macs, outputs=outputs,
-                   label=label, epilogue=epilogue, in_channels=a.shape[-1])
+                   label=label, epilogue=epilogue, in_channels=a.shape[-1], axes=(-1, -2 if b.dim() > 1 else -1))
 
 
 def _matmul(backend: Backend, input, other, *, out=None):
@@ -299,8 +303,10 @@ def _einsum(backend: Backend, equation, *operands):
     def compute(x, y, bb):
         return torch.einsum(equation, x, y)
 
+    axes = (inputs[0].index(shared[-1]), inputs[1].index(shared[-1])) if shared else (-1, -1)
     return backend.product(Product("einsum", (a, b), _roles(a, b), None, compute, _einsum_acc(equation), macs=macs,
-                                   outputs=outputs, in_channels=math.prod(dict(zip(inputs[0], a.shape))[c] for c in shared)))
+                                   outputs=outputs, in_channels=math.prod(dict(zip(inputs[0], a.shape))[c] for c in shared),
+                                   axes=axes))
 
 
 # ---------------------------------------------------------------------------- embeddings

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..formats import Format
+from ..formats import Format, ScaledFormat
 from ..plan import LayerPrecision
 from ..quantization import quantize, quantize_ste, scratch
 from .calls import Product
@@ -87,44 +87,46 @@ class Emulator:
         self.elementwise_on = owner.plan.uses_elementwise
 
     # ------------------------------------------------------------------------- rounding
-    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None) -> torch.Tensor:
-        """t rounded onto fmt; an operand `slot` (0, 1) rounds into this thread's scratch buffer of
-        that number when nothing can keep the result past the op (no autograd): the next op reuses
-        the buffer instead of allocating (fresh pages cost several passes over the tensor)."""
+    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None, axis: int = -1) -> torch.Tensor:
+        """t rounded onto fmt (a scaled format's blocks along `axis`); an operand `slot` (0, 1)
+        rounds into this thread's scratch buffer of that number when nothing can keep the result
+        past the op (no autograd): the next op reuses the buffer instead of allocating (fresh
+        pages cost several passes over the tensor)."""
         if fmt.is_identity or not t.is_floating_point():
             return t
         if self.training:
-            return quantize_ste(t, fmt, self.rounding, self.generator)
+            return quantize_ste(t, fmt, self.rounding, self.generator, axis=axis)
         if slot is None or torch.is_grad_enabled():
-            return quantize(t, fmt, self.rounding, self.generator)
+            return quantize(t, fmt, self.rounding, self.generator, axis=axis)
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
-        return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot))
+        return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot), axis=axis)
 
-    def _parameter(self, p: nn.Parameter, static: Format) -> torch.Tensor:
+    def _parameter(self, p: nn.Parameter, static: Format, axis: int) -> torch.Tensor:
         if self.training and p.requires_grad:
-            return quantize_ste(p, static, self.rounding, self.generator)
-        key = (p._version, p.data_ptr(), static)
+            return quantize_ste(p, static, self.rounding, self.generator, axis=axis)
+        key = (p._version, p.data_ptr(), static, axis % max(p.dim(), 1))
         hit = self.owner._cache.get(id(p))
         if hit is None or hit[0] != key:
-            hit = (key, quantize(p.detach(), static, self.rounding, self.generator))
+            hit = (key, quantize(p.detach(), static, self.rounding, self.generator, axis=axis))
             self.owner._cache[id(p)] = hit
         return hit[1]
 
-    def weight(self, t: torch.Tensor, fmt: Format) -> tuple[torch.Tensor, Format]:
-        """A weight operand rounded onto `fmt` (resolved on the whole parameter), and the static
-        format used; a view of a parameter is rounded as the parameter and viewed again."""
+    def weight(self, t: torch.Tensor, fmt: Format, axis: int = -1) -> tuple[torch.Tensor, Format]:
+        """A weight operand rounded onto `fmt` (resolved on the whole parameter; a scaled format's
+        blocks along `axis`), and the static format used; a view of a parameter is rounded as the
+        parameter and viewed again."""
         if fmt.is_identity:
             return t, fmt
         param = _parameter_of(t)
         if param is None:
             static = fmt.resolve(t)
-            return self._round(t, static), static
+            return self._round(t, static, axis=axis), static
         static = fmt.resolve(param)
         if param is t:
-            return self._parameter(param, static), static
-        if not param.is_contiguous():
-            return self._round(t, static), static
-        q = self._parameter(param, static)
+            return self._parameter(param, static, axis), static
+        if not param.is_contiguous() or isinstance(static, ScaledFormat):  # blocks follow the view's axes
+            return self._round(t, static, axis=axis), static
+        q = self._parameter(param, static, axis)
         return q.as_strided(t.size(), t.stride(), t.storage_offset() - param.storage_offset()), static
 
     # ------------------------------------------------------------------------------ ops
@@ -136,12 +138,12 @@ class Emulator:
             out = p.compute(*p.operands, p.bias)
             return out if p.epilogue is None else p.epilogue(out)
         operands, formats, scratched = [], [], []
-        for slot, (role, t) in enumerate(zip(p.roles, p.operands)):
+        for slot, (role, t, axis) in enumerate(zip(p.roles, p.operands, p.axes)):
             if role == "weights":
-                q, f = self.weight(t, spec.precision.weights)
+                q, f = self.weight(t, spec.precision.weights, axis)
             elif role in ("data", "rhs"):
                 f = spec.data if role == "data" else spec.rhs
-                q = self._round(t, f, slot)
+                q = self._round(t, f, slot, axis)
                 if q is not t:
                     scratched.append(q)
             else:

@@ -1,0 +1,95 @@
+"""Scaled formats (OCP MX, NVFP4, per-channel/group integers) inside emulated models: blocks run along
+each operand's reduction axis (checked against torchao's MX quantization of the operands laid out
+by hand), QAT passes gradients straight through, plans refuse what is not emulated, and the cost
+models count the scales."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import quantscope as qs
+from quantscope import cost
+
+torchao_mx = pytest.importorskip("torchao.prototype.mx_formats.mx_tensor", reason="torchao is a dev dependency (pip install -e '.[dev]')")
+
+
+def _mx(t: torch.Tensor) -> torch.Tensor:
+    """torchao's MXFP8 E4M3 (floor rule) of t, blocks of 32 along the last dimension, dequantized."""
+    from torchao.prototype.mx_formats.config import ScaleCalculationMode
+
+    flat = t.reshape(-1, t.shape[-1]).contiguous()
+    scale, data = torchao_mx.to_mx(flat, torch.float8_e4m3fn, 32, ScaleCalculationMode.FLOOR)
+    scale = torch.exp2(scale.view(torch.uint8).float() - 127).reshape(flat.shape[0], -1, 1)
+    return (data.float().reshape(flat.shape[0], -1, 32) * scale).reshape(t.shape)
+
+
+class Mixed(nn.Module):
+    """A conv over 64 channels, a linear over 64 features, and a weight-free product."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(64, 32, 3, padding=1)
+        self.fc = nn.Linear(64, 32)
+
+    def forward(self, x):
+        h = self.conv(x)  # (N, 32, H, W)
+        t = h.flatten(2).transpose(1, 2)  # (N, HW, 32)
+        return self.fc(torch.cat([t, t], -1)) @ t.transpose(1, 2)  # (N, HW, 32) @ (N, 32, HW)
+
+
+def test_blocks_run_along_each_operands_reduction_axis():
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    x = torch.randn(2, 64, 4, 4)
+    got = qs.emulate(model, qs.PrecisionPlan.uniform(weights="mxfp8<e4m3>", data="mxfp8<e4m3>"))(x)
+
+    def channels_last(t, axis):
+        return _mx(t.movedim(axis, -1)).movedim(-1, axis)
+
+    h = F.conv2d(channels_last(x, 1), channels_last(model.conv.weight.detach(), 1), model.conv.bias.detach().clone(), padding=1)
+    t = h.flatten(2).transpose(1, 2)
+    y = F.linear(_mx(torch.cat([t, t], -1)), _mx(model.fc.weight.detach()), model.fc.bias.detach().clone())
+    want = _mx(y) @ channels_last(t.transpose(1, 2), 1)
+    assert torch.equal(got, want)
+
+
+def test_qat_passes_gradients_straight_through_scaled_formats():
+    torch.manual_seed(1)
+    fc = nn.Linear(64, 8)
+    x = torch.randn(5, 64)
+    emulated = qs.emulate(fc, qs.PrecisionPlan.uniform(weights="mxfp4", data="int8<tensor>")).train()
+    emulated(x).square().sum().backward()
+    wq = qs.quantize(fc.weight.detach(), "mxfp4").requires_grad_()
+    xq = qs.quantize(x, "int8<tensor>")
+    F.linear(xq, wq, fc.bias.detach()).square().sum().backward()
+    weight = next(p for n, p in emulated.named_parameters() if n.endswith("weight"))
+    assert torch.allclose(weight.grad, wq.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"weights": "mxfp4", "accumulator": "float<8,23>"}, "block dot product"),
+    ({"data": "nvfp4", "output": "mxfp8<e4m3>"}, "consuming op's data"),
+    ({"elementwise": "int8<channel>"}, "consuming op's data"),
+    ({"accumulator": "mxint8"}, "cannot hold a running sum"),
+])
+def test_plans_refuse_what_scaled_formats_cannot_do(spec, message):
+    with pytest.raises(ValueError, match=message):
+        qs.LayerPrecision(**spec)
+
+
+@pytest.mark.parametrize("weights,bits", [
+    ("mxfp4", 2048 * 4 + 32 * 2 * 8),            # 64 features: two E8M0 scales per output row
+    ("nvfp4", 2048 * 4 + 32 * 4 * 8 + 32),       # four E4M3 scales per row, one FP32 tensor scale
+    ("int8<channel>", 2048 * 8 + 32 * 32),       # one FP32 scale per output channel
+    ("int4<group=32,scale=e8m0>", 2048 * 4 + 32 * 2 * 8),
+    ("int8<tensor>", 2048 * 8 + 32),
+    ("fixed<8,auto>", 2048 * 8),
+])
+def test_footprint_counts_the_scales(weights, bits):
+    fc = nn.Linear(64, 32, bias=False)
+    row = cost.footprint(fc, qs.PrecisionPlan.uniform(weights=weights, data="mxfp8<e4m3>"), torch.randn(1, 64))[0]
+    assert row.weight_bits == bits
+    assert row.data_bits == 64 * 8 + 2 * 8
