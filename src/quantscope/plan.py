@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .arith.blocks import block_pair_error
 from .errors import did_you_mean
 from .files import read_yaml, write_atomic
 from .formats import Float32, Format, ScaledFormat, as_format
@@ -73,11 +74,11 @@ class LayerPrecision:
                                  "result does not know; give it to the consuming op's data instead")
         if self.accumulator is not None and self.accumulator.accumulator_error is not None:
             raise ValueError(f"accumulator {self.accumulator}: {self.accumulator.accumulator_error}")
-        scaled = [str(f) for f in (self.weights, self.bias, self.data, self.rhs) if isinstance(f, ScaledFormat)]
-        if scaled and self.accumulator is not None:
-            raise ValueError(f"accumulator {self.accumulator} with the scaled format {scaled[0]}: the block dot product "
-                             "(element products summed per block, scaled, then accumulated) is not emulated yet; "
-                             "leave the accumulator unset (exact float32 sums)")
+        if self.accumulator is not None:
+            for a, b in ((self.data, self.weights), (self.data, self.rhs_format)):
+                error = block_pair_error(a, b)
+                if error is not None:
+                    raise ValueError(f"accumulator {self.accumulator} with {a} x {b}: {error}")
 
     @property
     def bias_format(self) -> Format:

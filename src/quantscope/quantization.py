@@ -443,7 +443,8 @@ class Blocks:
     `elements` is (rows, blocks, block) float64 (the axis last, padded with zeros to whole
     blocks), `scales` (rows, blocks) float64 (each block's scale, the per-tensor scale included;
     NaN for a block holding NaN or infinity), `block_scales` the stored scales without the
-    per-tensor one, `tensor_scale` that one (1.0 without it). `values()` undoes the layout.
+    per-tensor one, `tensor_scale` that one (1.0 without it), `format` the scaled format.
+    `values()` undoes the layout.
     """
 
     elements: torch.Tensor
@@ -452,14 +453,29 @@ class Blocks:
     tensor_scale: float
     shape: tuple[int, ...]
     axis: int
+    format: ScaledFormat
 
     def values(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """elements x scale in the original shape, delivered in `dtype`."""
+        return self.restore(self.elements * self.scales[..., None]).to(dtype)
+
+    def element_codes(self) -> torch.Tensor:
+        """The element values in the original shape (float64)."""
+        return self.restore(self.elements)
+
+    def scale_map(self) -> torch.Tensor:
+        """Each value's stored block scale (without the per-tensor scale; NaN for a block holding
+        NaN or infinity) in the original shape."""
+        stored = torch.where(torch.isnan(self.scales), self.scales, self.block_scales)
+        return self.restore(stored[..., None].expand(self.elements.shape))
+
+    def restore(self, t: torch.Tensor) -> torch.Tensor:
+        """A (rows, blocks, block) tensor laid out as the original tensor (padding dropped)."""
         moved = list(self.shape)
         moved.append(moved.pop(self.axis))
-        rows = self.elements.shape[0]
-        flat = (self.elements * self.scales[..., None]).reshape(rows, -1)[:, : math.prod(moved) // max(rows, 1)]
-        return flat.reshape(moved).movedim(-1, self.axis).to(dtype)
+        rows = t.shape[0]
+        flat = t.reshape(rows, -1)[:, : math.prod(moved) // max(rows, 1)]
+        return flat.reshape(moved).movedim(-1, self.axis)
 
 
 def _as_blocks(x: torch.Tensor, fmt: ScaledFormat, axis: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -568,7 +584,7 @@ def quantize_blocks(x: torch.Tensor, fmt: Format | str, axis: int = -1, rounding
         scaled = blocks / (sc.block * sc.tensor)[..., None]  # float64: exact for E8M0, one rounding far below the grid's
     elements = _elements(scaled, fmt, rounding, generator)
     scales = torch.where(sc.bad, torch.full_like(sc.block, math.nan), sc.block * sc.tensor)
-    return Blocks(elements, scales, sc.block, sc.tensor, tuple(x.shape), axis)
+    return Blocks(elements, scales, sc.block, sc.tensor, tuple(x.shape), axis, fmt)
 
 
 #: rows of blocks a float64 chunk of the fast path holds (about 2**17 values: cache-sized)

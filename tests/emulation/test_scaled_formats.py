@@ -70,7 +70,9 @@ def test_qat_passes_gradients_straight_through_scaled_formats():
 
 
 @pytest.mark.parametrize("spec,message", [
-    ({"weights": "mxfp4", "accumulator": "float<8,23>"}, "block dot product"),
+    ({"weights": "mxfp8<e5m2>", "data": "mxfp8<e5m2>", "accumulator": "float<8,23>"}, "spans 69 bits"),
+    ({"weights": "mxfp4", "data": "nvfp4", "accumulator": "float<8,23>"}, "blocks of one length"),
+    ({"weights": "int8<channel>", "data": "int8<tensor>", "accumulator": "fixed<32,0>"}, "not a block"),
     ({"data": "nvfp4", "output": "mxfp8<e4m3>"}, "consuming op's data"),
     ({"elementwise": "int8<channel>"}, "consuming op's data"),
     ({"accumulator": "mxint8"}, "cannot hold a running sum"),
@@ -93,3 +95,41 @@ def test_footprint_counts_the_scales(weights, bits):
     row = cost.footprint(fc, qs.PrecisionPlan.uniform(weights=weights, data="mxfp8<e4m3>"), torch.randn(1, 64))[0]
     assert row.weight_bits == bits
     assert row.data_bits == 64 * 8 + 2 * 8
+
+
+def test_cost_models_that_do_not_price_block_scaled_macs_say_so():
+    fc = nn.Linear(64, 32)
+    plan = qs.PrecisionPlan.uniform(weights="mxfp4", data="mxfp8<e4m3>")
+    x = torch.randn(1, 64)
+    for model_cost in (cost.mac_plan_cost, cost.accelerator_energy, cost.adder_cost):
+        with pytest.raises(qs.errors.UnsupportedFormat, match="block-scaled"):
+            model_cost(fc, plan, x)
+
+
+def test_two_block_scaled_operands_with_an_accumulator_take_the_block_dot_product():
+    """Emulated conv and linear equal arith.blocks on the operands' blocks; one scaled operand
+    keeps the per-product accumulation of the dequantized values."""
+    from quantscope.arith.blocks import block_conv, block_linear
+    from quantscope.quantization import quantize_blocks
+
+    torch.manual_seed(2)
+    conv, fc = nn.Conv2d(40, 6, 3, padding=1), nn.Linear(40, 5)
+    x = torch.randn(2, 40, 5, 5)
+    acc = qs.parse_format("float<5,10>")
+    with pytest.raises(ValueError, match="blocks of one length|spans"):
+        qs.PrecisionPlan.uniform(weights="nvfp4", data="mxfp8<e4m3>", accumulator="float<5,10>")
+    plan = qs.PrecisionPlan.uniform(weights="mxfp4", data="mxfp6<e2m3>", accumulator="float<5,10>")
+    got = qs.emulate(conv, plan)(x)
+    want = block_conv(quantize_blocks(x, "mxfp6<e2m3>", axis=1), quantize_blocks(conv.weight.detach(), "mxfp4", axis=1),
+                      conv.bias.detach(), acc, (1, 1), (1, 1), (1, 1), (1, 1))
+    assert torch.equal(got, want)
+    v = torch.randn(7, 40)
+    got = qs.emulate(fc, plan)(v)
+    want = block_linear(quantize_blocks(v, "mxfp6<e2m3>"), quantize_blocks(fc.weight.detach(), "mxfp4"), fc.bias.detach(), acc)
+    assert torch.equal(got, want)
+    one = qs.PrecisionPlan.uniform(weights="mxfp4", data="fixed<8,4>", accumulator="float<5,10>")
+    want = qs.arith.linear(qs.quantize(v, "fixed<8,4>"), qs.quantize(fc.weight.detach(), "mxfp4"), fc.bias.detach(), acc)
+    assert torch.equal(qs.emulate(fc, one)(v), want)
+    grouped = nn.Conv2d(40, 8, 3, groups=2)
+    with pytest.raises(ValueError, match="groups > 1"):
+        qs.emulate(grouped, plan)(x)

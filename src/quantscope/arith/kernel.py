@@ -80,6 +80,28 @@ def sum_to_odd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     s = a + b
     bb = s - a
     err = (a - (s - bb)) + (b - bb)  # two-sum: s + err == a + b exactly
+    return _to_odd(s, err)
+
+
+def product_to_odd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a * b (float64) rounded to odd, from Dekker's exact two-product (Veltkamp splitting); exact
+    where the product's error term is a float64 (no underflow below 2**-969)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl  # p + err == a * b exactly
+    return _to_odd(p, err)
+
+
+def _split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Veltkamp's split of float64 values into 26- and 27-bit halves, hi + lo == a exactly."""
+    c = a * 134217729.0  # 2**27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _to_odd(s: torch.Tensor, err: torch.Tensor) -> torch.Tensor:
+    """s, the rounded value of s + err, moved to its odd neighbour toward s + err when inexact."""
     ints = torch.int32 if s.dtype == torch.float32 else torch.int64
     fix = (err != 0) & torch.isfinite(err) & ((s.view(ints) & 1) == 0)
     if fix.any():

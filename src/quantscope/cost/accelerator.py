@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UnsupportedFormat
+from ..formats import ScaledFormat
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, cost_layers, load_table
 
@@ -75,6 +77,9 @@ def _fixed_entry(table: dict[str, Any], bits: int) -> TileEntry:
 def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     """The tile's figures for an op's (weights, data) formats (rule in the module docstring)."""
     w, d = precision.weights, precision.data
+    scaled = [str(f) for f in (w, d) if isinstance(f, ScaledFormat)]
+    if scaled:
+        raise UnsupportedFormat(f"the accelerator model's tiles do not cover block-scaled formats ({scaled[0]}) yet")
     if w.datapath == "sign":
         return _row(table, "binary")
     if w.datapath == "shift":

@@ -35,7 +35,7 @@ from torch import nn
 
 from ..errors import UnsupportedFormat
 from ..files import write_atomic
-from ..formats import Float32, Format, as_format
+from ..formats import Float32, Format, ScaledFormat, as_format
 from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
 from .layers import DATA_DIR, cost_layers, load_table
@@ -50,6 +50,9 @@ COEFFS = ("mul2", "mul1", "fmul2", "add", "norm", "shift", "exp", "ctl")
 def _shape(fmt: Format) -> tuple[str, int, int]:
     """(kind, p, E) of a format for the MAC model: p the multiplier width (the significand for
     floats, the whole word for fixed point), E the exponent bits."""
+    if isinstance(fmt, ScaledFormat):
+        raise UnsupportedFormat(f"the MAC model does not price block-scaled MACs ({fmt}: element multiplier, block adder tree, "
+                                "scale shift) yet")
     if fmt.datapath == "float":
         return "float", fmt.significand_bits, fmt.exponent_bits
     if fmt.datapath == "integer":

@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import arith
+from ..arith import blocks as block_arith
 from ..formats import Format
+from ..quantization import Blocks
 
 __all__ = ["Product", "Backend", "PRODUCTS", "ELEMENTWISE", "UNSUPPORTED", "ROLES", "linear_product", "two_operand", "unsupported_macs"]
 
@@ -28,6 +30,8 @@ __all__ = ["Product", "Backend", "PRODUCTS", "ELEMENTWISE", "UNSUPPORTED", "ROLE
 ROLES = ("data", "weights", "rhs", "index")
 
 Accumulate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, Format, str, "torch.Generator | None", Format | None, Format | None], torch.Tensor]
+#: the block dot product of two block-scaled operands: (blocks, blocks, bias, accumulator, rounding, generator, dtype)
+BlockAccumulate = Callable[[Blocks, Blocks, torch.Tensor | None, Format, str, "torch.Generator | None", torch.dtype], torch.Tensor]
 
 
 @dataclass
@@ -35,7 +39,9 @@ class Product:
     """One product op call: `compute(x, y, bias)` in float, or `accumulate(...)` rounding every
     product and partial sum; `epilogue` (a scale, a mask) runs after either, before the output
     is quantized. `axes` names each operand's reduction dimension (where a scaled format's blocks
-    run: a weight's input features or channels, the data's features or channels)."""
+    run: a weight's input features or channels, the data's features or channels);
+    `block_accumulate` computes the op from two block-scaled operands (`arith.blocks`), where the
+    op has that arithmetic."""
 
     kind: str
     operands: tuple[torch.Tensor, torch.Tensor]
@@ -51,6 +57,7 @@ class Product:
     groups: int = 1
     in_channels: int = 0
     axes: tuple[int, int] = (-1, -1)
+    block_accumulate: BlockAccumulate | None = None
 
     @property
     def weight(self) -> torch.Tensor | None:
@@ -93,12 +100,16 @@ def _linear_acc(x, w, b, a, r, g, xf, wf):
     return arith.linear(x, w, b, a, rounding=r, generator=g, weight_format=wf, data_format=xf)
 
 
+def _linear_blocks(x, w, b, a, r, g, dtype):
+    return block_arith.block_linear(x, w, b, a, rounding=r, generator=g, dtype=dtype)
+
+
 def linear_product(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, label: str | None = None) -> Product:
     """`F.linear(input, weight, bias)` as a product op."""
     k, o = weight.shape[-1], weight.shape[0]
     rows = input.numel() // max(k, 1)
     return Product("linear", (input, weight), ("data", "weights"), bias, F.linear, _linear_acc,
-                   macs=rows * k * o, outputs=rows * o, label=label, in_channels=k)
+                   macs=rows * k * o, outputs=rows * o, label=label, in_channels=k, block_accumulate=_linear_blocks)
 
 
 def _linear(backend: Backend, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -143,10 +154,16 @@ def _conv(nd: int) -> Callable[..., torch.Tensor]:
             y = arith.conv(x, w, b, a, stride_, 0, dilation_, groups, rounding=r, generator=g, weight_format=wf, data_format=xf)
             return y[0] if unbatched else y
 
+        def blocks(x, w, b, a, r, g, dtype):
+            unbatched = len(x.shape) == nd + 1
+            if unbatched:
+                raise ValueError(f"conv{nd}d: the block dot product needs a batched input")
+            return block_arith.block_conv(x, w, b, a, stride_, low, high, dilation_, rounding=r, generator=g, dtype=dtype)
+
         return backend.product(Product(f"conv{nd}d", (input, weight), ("data", "weights"), bias, compute, acc,
                                        macs=outputs * weight.shape[1] * math.prod(kernel), outputs=outputs,
                                        kernel_size=tuple(kernel), groups=groups, in_channels=weight.shape[1] * groups,
-                                       axes=(-(nd + 1), 1)))
+                                       axes=(-(nd + 1), 1), block_accumulate=blocks if groups == 1 else None))
 
     return adapter
 
@@ -193,6 +210,10 @@ def _matmul_acc(x, y, b, a, r, g, xf, yf):
     return arith.matmul(x, y, a, bias=b, rounding=r, generator=g, a_format=xf, b_format=yf)
 
 
+def _matmul_blocks(x, y, b, a, r, g, dtype):
+    return block_arith.block_matmul(x, y, b, a, rounding=r, generator=g, dtype=dtype)
+
+
 def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
                  epilogue: Callable[[torch.Tensor], torch.Tensor] | None = None, label: str | None = None) -> Product:
     """`a @ b` (+ bias, then `epilogue`) as a product op; a parameter operand is the weight."""
@@ -203,7 +224,8 @@ def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor 
         return out if bb is None else out + bb
 
     return Product(kind, (a, b), _roles(a, b), bias, compute, _matmul_acc, macs=macs, outputs=outputs,
-                   label=label, epilogue=epilogue, in_channels=a.shape[-1], axes=(-1, -2 if b.dim() > 1 else -1))
+                   label=label, epilogue=epilogue, in_channels=a.shape[-1], axes=(-1, -2 if b.dim() > 1 else -1),
+                   block_accumulate=_matmul_blocks)
 
 
 def _matmul(backend: Backend, input, other, *, out=None):

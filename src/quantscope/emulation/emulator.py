@@ -3,10 +3,10 @@
 For a product op: each operand is rounded onto its role's format (weights and bias from the
 parameters, cached between calls while they do not change; data and rhs per call), the product is
 computed in float32 or, when the op has an accumulator, with every product and partial sum rounded
-(`quantscope.arith`), the op's epilogue (scale, mask) runs, and the output is rounded onto `output`
-when set. Element-wise ops round their result onto `elementwise` when set. In training mode with
-gradients, rounding uses straight-through gradients and accumulator results keep the float
-computation's gradient.
+(`quantscope.arith`; two block-scaled operands: the block dot product of `arith.blocks`), the
+op's epilogue (scale, mask) runs, and the output is rounded onto `output` when set. Element-wise
+ops round their result onto `elementwise` when set. In training mode with gradients, rounding
+uses straight-through gradients and accumulator results keep the float computation's gradient.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import nn
 
 from ..formats import Format, ScaledFormat
 from ..plan import LayerPrecision
-from ..quantization import quantize, quantize_ste, scratch
+from ..quantization import quantize, quantize_blocks, quantize_ste, scratch
 from .calls import Product
 from .scopes import ModuleScopes
 from .stats import record
@@ -167,10 +167,25 @@ class Emulator:
         acc = spec.precision.accumulator
         if acc is None or p.accumulate is None:
             return p.compute(operands[0], operands[1], bias)
-        out = p.accumulate(operands[0], operands[1], bias, acc, self.rounding, self.generator, formats[0], formats[1])
+        if all(isinstance(f, ScaledFormat) for f in formats):
+            out = self._block_product(p, spec, formats, bias)
+        else:
+            out = p.accumulate(operands[0], operands[1], bias, acc, self.rounding, self.generator, formats[0], formats[1])
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (*operands, bias)):
             out = _ValueOf.apply(p.compute(operands[0], operands[1], bias), out)
         return out
+
+    def _block_product(self, p: Product, spec: OpSpec, formats: list[Format | None], bias: torch.Tensor | None) -> torch.Tensor:
+        """The block dot product of two block-scaled operands (`arith.blocks`)."""
+        if p.block_accumulate is None:
+            raise ValueError(f"op {spec.name!r} ({p.kind}{', groups > 1' if p.groups > 1 else ''}): the block dot product of two "
+                             f"block-scaled operands ({formats[0]}, {formats[1]}) is emulated for linear, matmul and "
+                             "convolutions with groups=1; give one operand a per-element format or leave the accumulator unset")
+        blocks = [quantize_blocks(t, f, axis, self.rounding, self.generator)  # type: ignore[arg-type]
+                  for t, f, axis in zip(p.operands, formats, p.axes)]
+        assert spec.precision.accumulator is not None
+        dtype = p.operands[0].dtype if p.operands[0].is_floating_point() else torch.float32
+        return p.block_accumulate(blocks[0], blocks[1], bias, spec.precision.accumulator, self.rounding, self.generator, dtype)
 
     def elementwise(self, kind: str, compute: Callable[[], Any], label: str | None = None, inputs: tuple = ()) -> Any:
         """Compute an element-wise op and round its result where the plan says."""
