@@ -101,9 +101,28 @@ def test_cost_models_that_do_not_price_block_scaled_macs_say_so():
     fc = nn.Linear(64, 32)
     plan = qs.PrecisionPlan.uniform(weights="mxfp4", data="mxfp8<e4m3>")
     x = torch.randn(1, 64)
-    for model_cost in (cost.mac_plan_cost, cost.accelerator_energy, cost.adder_cost):
+    for model_cost in (cost.accelerator_energy, cost.adder_cost):
         with pytest.raises(qs.errors.UnsupportedFormat, match="block-scaled"):
             model_cost(fc, plan, x)
+
+
+def test_the_mac_model_prices_a_block_scaled_mac_per_element():
+    """Element multiplier + a block adder tree as wide as a fixed-point product plus log2 G (13 bits
+    for MXFP4: E2M1 products run from 2^-2 to 36, 8 bits, plus 5 carry bits) + the block's share of
+    the scale adder and the FP32 accumulator: larger blocks amortize more; the block MAC costs more
+    than its element multiplier with a narrow adder and far less than a float32 MAC."""
+    from quantscope.cost.mac import MacModel, block_tree_width
+
+    mac = MacModel.load()
+    assert block_tree_width(qs.parse_format("mxfp4")) == 13
+    assert block_tree_width(qs.parse_format("int8<group=128>")) == 14 + 7  # |int8 x int8| <= 127^2 < 2^14; 128 terms
+    assert mac.energy("mxfp4<block=16>") > mac.energy("mxfp4") > mac.energy("mxfp4<block=64>")
+    assert mac.area("mxfp4") > mac.area("float<2,1,special=none>", "fixed<8,0>")
+    assert mac.speedup("mxfp8<e4m3>") < mac.speedup("mxfp4") and mac.energy("mxfp8<e4m3>") < mac.energy("float32") / 4
+    with pytest.raises(qs.errors.UnsupportedFormat, match="per-channel"):
+        mac.area("int8<channel>")
+    plan = qs.PrecisionPlan.uniform(weights="mxfp4", data="mxfp4")
+    assert cost.mac_plan_cost(nn.Linear(64, 32), plan, torch.randn(1, 64)).speedup == pytest.approx(mac.speedup("mxfp4"))
 
 
 def test_two_block_scaled_operands_with_an_accumulator_take_the_block_dot_product():

@@ -51,8 +51,7 @@ def _shape(fmt: Format) -> tuple[str, int, int]:
     """(kind, p, E) of a format for the MAC model: p the multiplier width (the significand for
     floats, the whole word for fixed point), E the exponent bits."""
     if isinstance(fmt, ScaledFormat):
-        raise UnsupportedFormat(f"the MAC model does not price block-scaled MACs ({fmt}: element multiplier, block adder tree, "
-                                "scale shift) yet")
+        raise UnsupportedFormat(f"{fmt} is block-scaled: its MAC is priced by _block_features, not as one operand shape")
     if fmt.datapath == "float":
         return "float", fmt.significand_bits, fmt.exponent_bits
     if fmt.datapath == "integer":
@@ -97,9 +96,44 @@ def _calibration(tech: dict[str, Any], metric: str) -> list[tuple[str, np.ndarra
     return rows
 
 
+def _adder(accumulator: Format) -> np.ndarray:
+    kind, p, e = _shape(accumulator)
+    return _features("int_add", p, 0) if kind == "fixed" else _features("float_add", p, e)
+
+
+def block_tree_width(fmt: ScaledFormat) -> int:
+    """Bits of a block's adder tree: an element product as a fixed-point number (twice the
+    element's span of binary places, from its smallest step to its largest value) plus log2 of
+    the block length."""
+    el = fmt.element
+    span = math.floor(math.log2(el.max_value)) - math.floor(math.log2(el.min_positive)) + 1
+    return 2 * span + math.ceil(math.log2(fmt.block or 1))
+
+
+def _block_features(fmt: ScaledFormat, accumulator: Format | None) -> np.ndarray:
+    """Features of a block-scaled MAC, per element (OCP MX v1.0's dot product; the structure of
+    Rouhani et al. 2023, Section 3): the element multiplier, one adder of the block's tree
+    (`block_tree_width`), and 1/G of the block's scale step (an 8-bit exponent adder for E8M0
+    scales, a multiplier of the scales' significands otherwise) and of the accumulator's adder
+    (FP32 by default, as the MX specification accumulates)."""
+    el = fmt.element
+    kind, p, e = _shape(el)
+    mult = _features("int_mult" if kind == "fixed" else "float_mult", p, e)
+    tree = _features("int_add", block_tree_width(fmt), 0)
+    scale_p = {"e8m0": 0, "e4m3": 4, "fp32": 24}[fmt.scale]
+    scale = _features("int_add", 8, 0) + (_features("int_mult", scale_p, 0) if scale_p else 0.0)
+    per_block = scale + _adder(accumulator if accumulator is not None else Float32())
+    return mult + tree + per_block / max(fmt.block or 1, 1)
+
+
 def _mac_features(fmt: Format, accumulator: Format | None) -> np.ndarray:
     """Features of a MAC unit: the operands' multiplier and the accumulator's adder (by default
-    a fixed-point adder twice the operand width, or a float adder of the operand format)."""
+    a fixed-point adder twice the operand width, or a float adder of the operand format); a
+    block-scaled format's as `_block_features` says."""
+    if isinstance(fmt, ScaledFormat):
+        if not fmt.block:
+            raise UnsupportedFormat(f"the MAC model prices blocks, not a per-channel or per-tensor scale ({fmt})")
+        return _block_features(fmt, accumulator)
     kind, p, e = _shape(fmt)
     mult = _features("int_mult" if kind == "fixed" else "float_mult", p, e)
     if accumulator is None:
@@ -115,6 +149,8 @@ def _relative_delay(k: float, width: float) -> float:
 
 
 def _width(fmt: Format) -> float:
+    if isinstance(fmt, ScaledFormat):  # the element datapath sets the cycle; the tree is pipelined
+        fmt = fmt.element
     kind, p, e = _shape(fmt)
     return p + e if kind == "float" else 2 * p
 
