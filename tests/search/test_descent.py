@@ -28,3 +28,37 @@ def test_data_plans_take_signedness_per_layer():
     assert plan.for_layer("a").data == qs.FixedPoint(3, 1, signed=False) and plan.for_layer("b").data == qs.FixedPoint(1, 0)
     with pytest.raises(ValueError, match="2 signedness flags given for 3 layers"):
         search.data_plan(["a", "b", "c"], [(1, 1)] * 3, signed=[True, False])
+
+
+LADDER = ["mxfp8<e4m3>", "mxfp6<e2m3>", "mxfp4"]
+#: accuracy lost by each op on each rung (a toy network: op b is fragile at 4 bits)
+LOSS = {"a": [0.0, 0.001, 0.004], "b": [0.0, 0.002, 0.2], "c": [0.0, 0.0, 0.0005]}
+
+
+def _toy(plan: qs.PrecisionPlan) -> search.Point:
+    """Accuracy 0.9 minus each op's loss on its rung; cost: bits per value summed over ops."""
+    rungs = {op: LADDER.index(str(plan.for_layer(op).weights)) for op in LOSS}
+    assert all(str(plan.for_layer(op).data) == LADDER[r] for op, r in rungs.items())
+    acc = 0.9 - sum(LOSS[op][r] for op, r in rungs.items())
+    bits = sum(qs.parse_format(LADDER[r]).bits_per_value for r in rungs.values())
+    return search.Point(plan, acc, 0.0, 1.0, costs={"parameter_bits": bits})
+
+
+def test_ladder_greedy_moves_the_most_harmless_op_down_a_rung_each_step():
+    res = search.ladder_greedy(_toy, list(LOSS), LADDER, 0.9, tolerances=(0.01, 0.05))
+    path = [p.labels["rungs"] for p in res.points]
+    assert path[0] == [0, 0, 0] and res.points[0].labels["step"] == 0
+    # step 1 lowers c (loses nothing), step 2 lowers c again, step 3 lowers a, step 4 lowers a, then b
+    chosen = [max((p for p in res.points if p.labels["step"] == s), key=lambda p: p.accuracy).labels["rungs"] for s in range(1, 5)]
+    assert chosen == [[0, 0, 1], [0, 0, 2], [1, 0, 2], [1, 1, 2]]
+    assert res.best["1%"].labels["rungs"] == [2, 1, 2]  # loses 0.004 + 0.002 + 0.0005: within 0.009
+    assert res.best["5%"].labels["rungs"] == [2, 1, 2]  # b at MXFP4 loses 0.2
+    with pytest.raises(ValueError, match="at least two formats"):
+        search.ladder_greedy(_toy, list(LOSS), LADDER[:1], 0.9)
+
+
+def test_format_sensitivity_varies_one_op_at_a_time():
+    top = search.ladder_plan(list(LOSS), [0, 0, 0], LADDER)
+    res = search.format_sensitivity(_toy, list(LOSS), top, LADDER[1:])
+    assert [(p.labels["layer"], p.labels["format"]) for p in res.points] == [(op, f) for op in LOSS for f in LADDER[1:]]
+    assert [round(0.9 - p.accuracy, 6) for p in res.points] == [0.001, 0.004, 0.002, 0.2, 0.0, 0.0005]

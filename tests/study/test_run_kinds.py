@@ -46,3 +46,22 @@ def test_a_registered_kind_validates_runs_stores_and_reports(widths_kind, tmp_pa
 def test_a_kind_name_cannot_be_registered_twice(widths_kind):
     with pytest.raises(ValueError, match="'widths' is already registered"):
         register(toy_run_kind.KIND)
+
+
+def test_the_ladder_kind_chooses_formats_per_op_and_reports_them(tmp_path):
+    study = {**STUDY, "evaluation": {"costs": ["parameter_bits"]},
+             "runs": [{"name": "mx", "kind": "ladder", "formats": ["mxfp8<e4m3>", "mxfp4", "int4<group=32,scale=e8m0>"],
+                       "tolerances": [0.02, 0.5]}]}
+    with pytest.raises(ValueError, match="minimizes 'traffic', which is not in evaluation.costs"):
+        load_config({**study, "runs": [{**study["runs"][0], "cost": "traffic"}]})
+    run_study(study, tmp_path, progress=False, log=lambda m: None)
+    (run,) = load_results(tmp_path).runs
+    layers = run.summary.layers
+    one = [p for p in run.points if p["labels"]["search"] == "one op"]
+    assert [(p["labels"]["layer"], p["labels"]["format"]) for p in one] == [(op, f) for op in layers for f in ("mxfp4", "int4<group=32,scale=e8m0>")]
+    greedy = [p for p in run.points if p["labels"]["search"] == "greedy"]
+    assert greedy[0]["labels"]["rungs"] == [0] * len(layers)
+    loose = run.summary.rows[-1]
+    assert loose.cost == min(p["costs"]["parameter_bits"] for p in greedy if p["accuracy"] >= 0.5 * run.summary.float_accuracy)
+    tables = {t.title: t for t in report_tables(load_results(tmp_path))}
+    assert [r[0] for r in tables["mx: one op at a time"].rows] == layers and "mx: greedy per-op formats" in tables

@@ -1,10 +1,11 @@
-"""Judd et al.'s per-layer data-width search: a uniform sweep for the start, then greedy descent
-(Table 2)."""
+"""Greedy per-op precision search: Judd et al.'s data widths (a uniform sweep for the start, then
+greedy descent, Table 2), and the same descent over a ladder of formats (e.g. MX formats)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..formats import FixedPoint, Format
 from ..plan import PrecisionPlan
@@ -12,7 +13,7 @@ from .evaluate import Budget, Executor, Point, evaluate_many
 from .grids import sweep
 from .result import SearchResult, labelled
 
-__all__ = ["JUDD_UNIFORM_WIDTHS", "JuddResult", "data_plan", "greedy", "judd_descent"]
+__all__ = ["JUDD_UNIFORM_WIDTHS", "JuddResult", "data_plan", "greedy", "judd_descent", "ladder_greedy", "ladder_plan"]
 
 
 def _signs(signed: bool | Sequence[bool], n: int) -> list[bool]:
@@ -44,6 +45,50 @@ def _one_bit_less(current: list[tuple[int, int]], signs: list[bool]) -> list[lis
     return out
 
 
+def _descend(
+    evaluator: Callable[[PrecisionPlan], Point],
+    start: list[Any],
+    cheaper: Callable[[list[Any]], list[list[Any]]],
+    plan_of: Callable[[list[Any]], PrecisionPlan],
+    label_of: Callable[[list[Any]], dict[str, Any]],
+    float_accuracy: float,
+    tolerances: Sequence[float],
+    cost: str,
+    executor: Executor | None,
+    budget: Budget | None,
+) -> SearchResult:
+    """Greedy descent over per-op states: evaluate `start`, then every state `cheaper` gives
+    (one op one step cheaper), continue from the most accurate; stop when none stays within the
+    largest tolerance, when no step is left, or at the budget. `best[tol]` is the lowest-`cost`
+    point within (1 - tol) x float accuracy."""
+    floor = (1 - max(tolerances)) * float_accuracy
+    current = start
+    result = SearchResult()
+    first, complete = evaluate_many(evaluator, [plan_of(current)], executor, budget)
+    result.points += [labelled(p, step=0, **label_of(current)) for p in first]
+    step = 0
+    while complete:
+        step += 1
+        candidates = cheaper(current)
+        if not candidates:
+            break
+        points, complete = evaluate_many(evaluator, [plan_of(c) for c in candidates], executor, budget)
+        points = [labelled(p, step=step, **label_of(c)) for p, c in zip(points, candidates)]
+        result.points += points
+        if not points:
+            break
+        best_i = max(range(len(points)), key=lambda j: points[j].accuracy)
+        if points[best_i].accuracy < floor:
+            break
+        current = candidates[best_i]
+    result.complete = complete
+    for tol in tolerances:
+        ok = [p for p in result.points if p.accuracy >= (1 - tol) * float_accuracy]
+        if ok:
+            result.best[f"{tol:.0%}"] = min(ok, key=lambda p: p.value(cost))
+    return result
+
+
 def greedy(
     evaluator: Callable[[PrecisionPlan], Point],
     layers: Sequence[str],
@@ -61,33 +106,43 @@ def greedy(
     every point. Stops when no candidate stays within the largest tolerance, when no bit can be
     dropped, or at the budget. `best[tol]` is the lowest-`cost` point whose accuracy is at least
     (1 - tol) x float accuracy (Judd's error relative to the baseline)."""
-    floor = (1 - max(tolerances)) * float_accuracy
     signs = _signs(signed, len(layers))
-    current = [(int(i), int(f)) for i, f in start]
-    result = SearchResult()
-    first, complete = evaluate_many(evaluator, [data_plan(layers, current, weights, signed)], executor, budget)
-    result.points += [labelled(p, step=0, widths=[list(w) for w in current]) for p in first]
-    step = 0
-    while complete:
-        step += 1
-        candidates = _one_bit_less(current, signs)
-        if not candidates:
-            break
-        points, complete = evaluate_many(evaluator, [data_plan(layers, c, weights, signed) for c in candidates], executor, budget)
-        points = [labelled(p, step=step, widths=[list(w) for w in c]) for p, c in zip(points, candidates)]
-        result.points += points
-        if not points:
-            break
-        best_i = max(range(len(points)), key=lambda j: points[j].accuracy)
-        if points[best_i].accuracy < floor:
-            break
-        current = candidates[best_i]
-    result.complete = complete
-    for tol in tolerances:
-        ok = [p for p in result.points if p.accuracy >= (1 - tol) * float_accuracy]
-        if ok:
-            result.best[f"{tol:.0%}"] = min(ok, key=lambda p: p.value(cost))
-    return result
+    return _descend(evaluator, [(int(i), int(f)) for i, f in start], lambda c: _one_bit_less(c, signs),
+                    lambda c: data_plan(layers, c, weights, signed), lambda c: {"widths": [list(w) for w in c]},
+                    float_accuracy, tolerances, cost, executor, budget)
+
+
+def ladder_plan(layers: Sequence[str], rungs: Sequence[int], ladder: Sequence[Format | str],
+                targets: Sequence[str] = ("weights", "data"), base: PrecisionPlan | None = None) -> PrecisionPlan:
+    """A plan giving each op the format at its rung of `ladder` for every field in `targets`."""
+    plan = base or PrecisionPlan()
+    for layer, rung in zip(layers, rungs):
+        plan = plan.with_layer(layer, **{t: ladder[rung] for t in targets})
+    return plan
+
+
+def ladder_greedy(
+    evaluator: Callable[[PrecisionPlan], Point],
+    layers: Sequence[str],
+    ladder: Sequence[Format | str],
+    float_accuracy: float,
+    tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
+    cost: str = "parameter_bits",
+    targets: Sequence[str] = ("weights", "data"),
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+) -> SearchResult:
+    """Greedy descent over a ladder of formats (widest first, e.g. mxfp8<e4m3>, mxfp6<e2m3>,
+    mxfp4): every op starts on the top rung, and each step moves the one op whose next rung
+    keeps the most accuracy (points labelled with each op's rung)."""
+    if len(ladder) < 2:
+        raise ValueError(f"a format ladder needs at least two formats, got {list(map(str, ladder))}")
+
+    def cheaper(rungs: list[int]) -> list[list[int]]:
+        return [[*rungs[:k], r + 1, *rungs[k + 1:]] for k, r in enumerate(rungs) if r + 1 < len(ladder)]
+
+    return _descend(evaluator, [0] * len(layers), cheaper, lambda r: ladder_plan(layers, r, ladder, targets),
+                    lambda r: {"rungs": list(r)}, float_accuracy, tolerances, cost, executor, budget)
 
 
 JUDD_UNIFORM_WIDTHS: tuple[tuple[int, int], ...] = tuple((i, f) for i in range(1, 13) for f in range(0, 5))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from ..formats import FixedPoint
+from ..formats import FixedPoint, Format
 from ..plan import PrecisionPlan
 from .evaluate import Budget, Executor, Point, evaluate_many
 from .result import SearchResult, labelled
 
-__all__ = ["sensitivity"]
+__all__ = ["sensitivity", "format_sensitivity"]
 
 
 def sensitivity(
@@ -42,5 +42,22 @@ def sensitivity(
         for f in data_fraction_bits:
             plans.append(reference.with_layer(layer, data=FixedPoint(reference_data_integer + f, f)))
             labels.append({"layer": layer, "what": "data fraction bits", "bits": f})
+    points, complete = evaluate_many(evaluator, plans, executor, budget)
+    return SearchResult([labelled(p, **lab) for p, lab in zip(points, labels)], complete)
+
+
+def format_sensitivity(
+    evaluator: Callable[[PrecisionPlan], Point],
+    layers: Sequence[str],
+    reference: PrecisionPlan,
+    formats: Sequence[Format | str],
+    targets: Sequence[str] = ("weights", "data"),
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+) -> SearchResult:
+    """One op at a time in each of `formats` (for every field in `targets`), the others at
+    `reference`. Points carry labels {"layer", "format"}."""
+    plans = [reference.with_layer(layer, **{t: fmt for t in targets}) for layer in layers for fmt in formats]
+    labels = [{"layer": layer, "format": str(fmt)} for layer in layers for fmt in formats]
     points, complete = evaluate_many(evaluator, plans, executor, budget)
     return SearchResult([labelled(p, **lab) for p, lab in zip(points, labels)], complete)

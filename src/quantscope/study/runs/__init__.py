@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from . import bounds, greedy, plans, sensitivity, sweep
+from . import bounds, greedy, ladder, plans, sensitivity, sweep
 from .base import FormatStr, Outcome, RunConfig, RunContext, RunKind, RunSummary, Strict
 
 __all__ = ["RUN_KINDS", "register", "FormatStr", "Outcome", "RunConfig", "RunContext", "RunKind", "RunSummary", "Strict"]
 
-_BUILTIN = (plans.KIND, sweep.KIND, sensitivity.KIND, greedy.KIND, bounds.KIND)
+_BUILTIN = (plans.KIND, sweep.KIND, sensitivity.KIND, greedy.KIND, ladder.KIND, bounds.KIND)
 
 #: run kind name -> RunKind
 RUN_KINDS: dict[str, RunKind] = {k.name: k for k in _BUILTIN}
