@@ -3,9 +3,9 @@
 from . import arith
 from .arith import trace_accumulation
 from .emulation import EmulatedModel, LayerStats, OpInfo, OpTable, emulate, fold_batchnorm, layers, observe
-from .formats import ALIASES, Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, as_format, parse_format
+from .formats import ALIASES, Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, ScaledFormat, as_format, parse_format
 from .plan import LayerPrecision, PrecisionPlan
-from .quantization import ROUNDING_MODES, quantize, quantize_ste, release_scratch
+from .quantization import ROUNDING_MODES, Blocks, quantize, quantize_blocks, quantize_ste, release_scratch
 
 LayerInfo = OpInfo  # the name before ops replaced layers
 
@@ -32,10 +32,13 @@ __all__ = [
     "Format",
     "MiniFloat",
     "PowerOfTwo",
+    "ScaledFormat",
+    "Blocks",
     "ROUNDING_MODES",
     "as_format",
     "parse_format",
     "quantize",
+    "quantize_blocks",
     "quantize_ste",
     "release_scratch",
     "__version__",
