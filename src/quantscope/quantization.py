@@ -26,7 +26,7 @@ from .errors import did_you_mean
 from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, ScaledFormat, as_format
 
 __all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch", "scratch", "Grid", "grid_of",
-           "round_onto_grid", "check_rounding", "RandomSource", "Blocks", "quantize_blocks"]
+           "round_onto_grid", "check_rounding", "RandomSource", "Axis", "Blocks", "quantize_blocks"]
 
 Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
 ROUNDING_MODES: tuple[str, ...] = ("nearest", "stochastic", "floor", "toward_zero")
@@ -452,7 +452,7 @@ class Blocks:
     block_scales: torch.Tensor
     tensor_scale: float
     shape: tuple[int, ...]
-    axis: int
+    axis: tuple[int, ...]
     format: ScaledFormat
 
     def values(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -471,17 +471,36 @@ class Blocks:
 
     def restore(self, t: torch.Tensor) -> torch.Tensor:
         """A (rows, blocks, block) tensor laid out as the original tensor (padding dropped)."""
-        moved = list(self.shape)
-        moved.append(moved.pop(self.axis))
-        rows = t.shape[0]
-        flat = t.reshape(rows, -1)[:, : math.prod(moved) // max(rows, 1)]
-        return flat.reshape(moved).movedim(-1, self.axis)
+        return _unblock(t, self.shape, self.axis)
 
 
-def _as_blocks(x: torch.Tensor, fmt: ScaledFormat, axis: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """(rows, blocks, block) tensor of x in `dtype` with `axis` last, zero-padded to whole blocks
-    (a view of x where its layout allows)."""
-    moved = x.detach().to(dtype).movedim(axis, -1)
+Axis = int | tuple[int, ...]
+
+
+def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """Normalized block dims: one axis, or several read as one (in order)."""
+    dims = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(d % max(ndim, 1) for d in dims)
+
+
+def _unblock(t: torch.Tensor, shape: tuple[int, ...], axis: Axis) -> torch.Tensor:
+    """A (rows, blocks, block) tensor laid out as a tensor of `shape` blocked along `axis`."""
+    dims = _axes(axis, len(shape))
+    moved = [n for d, n in enumerate(shape) if d not in dims] + [shape[d] for d in dims]
+    rows = t.shape[0]
+    flat = t.reshape(rows, -1)[:, : math.prod(moved) // max(rows, 1)]
+    last = tuple(range(len(moved) - len(dims), len(moved)))
+    return flat.reshape(moved).movedim(last, dims) if shape else flat.reshape(())
+
+
+def _as_blocks(x: torch.Tensor, fmt: ScaledFormat, axis: Axis, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """(rows, blocks, block) tensor of x in `dtype` with the `axis` dims last (read as one axis),
+    zero-padded to whole blocks (a view of x where its layout allows)."""
+    dims = _axes(axis, x.dim())
+    moved = x.detach().to(dtype)
+    if x.dim():
+        moved = moved.movedim(dims, tuple(range(x.dim() - len(dims), x.dim())))
+        moved = moved.reshape(*moved.shape[: x.dim() - len(dims)], -1)
     n = moved.shape[-1] if moved.dim() else 1
     if fmt.block == 0:
         return moved.reshape(1, 1, -1)
@@ -567,15 +586,17 @@ def _elements(scaled: torch.Tensor, fmt: ScaledFormat, rounding: str, generator:
     return quantize(scaled, fmt.element, rounding, generator, out=scaled)
 
 
-def quantize_blocks(x: torch.Tensor, fmt: Format | str, axis: int = -1, rounding: Rounding | str = "nearest",
+def quantize_blocks(x: torch.Tensor, fmt: Format | str, axis: Axis = -1, rounding: Rounding | str = "nearest",
                     generator: torch.Generator | None = None) -> Blocks:
-    """x in scaled format `fmt` along `axis`: each block's scale (docs/formats.md, "Scaled
-    formats") and its elements, x / scale rounded onto the element format (saturating)."""
+    """x in scaled format `fmt` along `axis` (one dim, or a tuple of dims read as one in order: a
+    convolution weight's (1, 2, 3) for one scale per output channel): each block's scale
+    (docs/formats.md, "Scaled formats") and its elements, x / scale rounded onto the element
+    format (saturating)."""
     fmt = as_format(fmt)
     if not isinstance(fmt, ScaledFormat):
         raise ValueError(f"quantize_blocks takes a scaled format (mxfp4, nvfp4, int4<group=128>, ...), got {fmt}")
     check_rounding(rounding)
-    axis = axis % max(x.dim(), 1)
+    axis = _axes(axis, x.dim())
     blocks = _as_blocks(x, fmt, axis)
     sc = _scales_of(blocks, fmt)
     if fmt.scaling == "reciprocal" and sc.block32 is not None:  # float32 x * (1 / scale), as the kernels form it
@@ -591,14 +612,13 @@ def quantize_blocks(x: torch.Tensor, fmt: Format | str, axis: int = -1, rounding
 _CHUNK_VALUES = 2**17
 
 
-def _quantize_scaled(x: torch.Tensor, fmt: ScaledFormat, axis: int, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
+def _quantize_scaled(x: torch.Tensor, fmt: ScaledFormat, axis: Axis, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
     """quantize_blocks(x, ...).values(x.dtype) without its float64 copies: E8M0 scales with
     nearest or toward-zero rounding work in x's dtype (dividing by a power of two is exact down to
     the element grid), the others in cache-sized float64 chunks; stochastic rounding takes the
     whole-tensor path so that its draws do not depend on chunking."""
     if rounding == "stochastic":
         return quantize_blocks(x, fmt, axis, rounding, generator).values(x.dtype)
-    axis = axis % max(x.dim(), 1)
     blocks = _as_blocks(x, fmt, axis, x.dtype)
     sc = _scales_of(blocks, fmt)
     scale = torch.where(sc.bad, torch.full_like(sc.block, math.nan), sc.block * sc.tensor)[..., None]
@@ -616,10 +636,7 @@ def _quantize_scaled(x: torch.Tensor, fmt: ScaledFormat, axis: int, rounding: st
             else:
                 chunk = (part.float() * reciprocal[i:i + step]).double()
             out[i:i + step] = _elements(chunk, fmt, rounding, generator).mul_(scale[i:i + step])
-    moved = list(x.shape)
-    moved.append(moved.pop(axis))
-    flat = out.reshape(out.shape[0], -1)[:, : math.prod(moved) // max(out.shape[0], 1)]
-    return flat.reshape(moved).movedim(-1, axis)
+    return _unblock(out, tuple(x.shape), axis)
 
 
 # ------------------------------------------------------------------------------------ dispatch
@@ -629,7 +646,7 @@ def quantize(
     rounding: Rounding | str = "nearest",
     generator: torch.Generator | None = None,
     out: torch.Tensor | None = None,
-    axis: int = -1,
+    axis: Axis = -1,
 ) -> torch.Tensor:
     """Round every element of `x` onto `fmt`; returns a new tensor of the same shape, or `out`.
 
@@ -685,7 +702,7 @@ def to_dtype(x: torch.Tensor, fmt: Format, dtype: torch.dtype) -> torch.Tensor:
 
 class _QuantizeSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, fmt: Format, rounding: str, generator: torch.Generator | None, axis: int) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, fmt: Format, rounding: str, generator: torch.Generator | None, axis: Axis) -> torch.Tensor:
         static = fmt.resolve(x)
         lo, hi = fmt.gradient_window(static)
         if math.isfinite(lo) or math.isfinite(hi):
@@ -707,7 +724,7 @@ def quantize_ste(
     fmt: Format | str,
     rounding: Rounding | str = "nearest",
     generator: torch.Generator | None = None,
-    axis: int = -1,
+    axis: Axis = -1,
 ) -> torch.Tensor:
     """`quantize` with a straight-through gradient: 1 where min_value <= x <= max_value, else 0.
 

@@ -152,3 +152,20 @@ def test_two_block_scaled_operands_with_an_accumulator_take_the_block_dot_produc
     grouped = nn.Conv2d(40, 8, 3, groups=2)
     with pytest.raises(ValueError, match="groups > 1"):
         qs.emulate(grouped, plan)(x)
+
+
+def test_a_per_channel_scale_on_a_convolution_weight_covers_the_output_channel():
+    """int8<channel> weights of a convolution: one scale per output channel over its whole kernel,
+    as PyTorch's per-channel fake quantization (axis 0) takes it; footprint counts one scale each."""
+    torch.manual_seed(3)
+    conv = nn.Conv2d(6, 4, 3, bias=False)
+    x = torch.randn(2, 6, 5, 5)
+    w = conv.weight.detach()
+    scale = (w.abs().amax(dim=(1, 2, 3)) / 127).float()
+    want = F.conv2d(x, torch.fake_quantize_per_channel_affine(w, scale, torch.zeros(4, dtype=torch.int32), 0, -127, 127))
+    got = qs.emulate(conv, qs.PrecisionPlan.uniform(weights="int8<channel,scaling=reciprocal>"))(x)
+    assert torch.equal(got, want)
+    row = cost.footprint(conv, qs.PrecisionPlan.uniform(weights="int8<channel>"), x[:1])[0]
+    assert row.weight_bits == 4 * 6 * 9 * 8 + 4 * 32
+    blocks = cost.footprint(conv, qs.PrecisionPlan.uniform(weights="mxfp8<e4m3>"), x[:1])[0]
+    assert blocks.weight_bits == 4 * 6 * 9 * 8 + 4 * 9 * 8  # MX: a block per output channel and kernel position

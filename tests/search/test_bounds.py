@@ -134,3 +134,28 @@ def test_coherent_rounding_errors_defeat_both_theorems_on_a_linear_classifier():
     assert sim == 1.0  # every input flips to class 0
     assert b.theorem2[(2, 2)] <= b.theorem1(2, 2) < 0.02
     assert search.noise_mismatch(net, x, 2, 2, b.ranges, draws=5) == 0.0
+
+
+def test_the_paper_range_convention_gives_every_operand_sakrs_unit_range():
+    """Sakr et al.: weights in [-1, 1), clipped activations in [0, 2); ours: each operand's
+    power-of-two range over its maximum. Signedness follows the data either way."""
+    net = _tiny_net()
+    x = torch.rand(8, 1, 6, 6) * 5
+    ours, paper = search.layer_ranges(net, x), search.layer_ranges(net, x, "paper")
+    assert [r.name for r in ours] == [r.name for r in paper]
+    assert all(r.data_scale == 1.0 and r.weight_scale == 1.0 for r in paper)
+    assert [r.data_signed for r in ours] == [r.data_signed for r in paper] == [False, False, False]
+    assert ours[0].data_scale == 4.0  # inputs up to 5: unsigned range [0, 8)
+    plan = search.SakrBounds(1.0, 1.0, paper, 0.0, 8).plan(4, 6)
+    assert plan.for_layer(paper[1].name).data == qs.FixedPoint(4, 3, signed=False)  # [0, 2) in steps of 1/8
+    assert plan.for_layer(paper[1].name).weights == qs.FixedPoint(6, 5)            # [-1, 1) in steps of 1/32
+    with pytest.raises(ValueError, match="range convention must be one of max, paper"):
+        search.layer_ranges(net, x, "sakr")
+
+
+def test_a_failed_bound_is_outside_the_assumptions_only_when_the_noise_model_keeps_it():
+    from quantscope.study.runs.bounds import _verdict
+
+    assert _verdict(0.2, 0.1, None) == "yes"
+    assert _verdict(0.2, 0.5, 0.1) == "outside the theorems' assumptions"
+    assert _verdict(0.2, 0.5, 0.3) == "no" and _verdict(0.2, 0.5, None) == "no"

@@ -7,6 +7,7 @@ model or an emulated model is priced as what it executes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from torch import nn
 
 from ..emulation import OpInfo, layers
 from ..files import read_yaml
+from ..formats import ScaledFormat
 from ..plan import LayerPrecision, PrecisionPlan
 
 __all__ = ["DATA_DIR", "CostLayer", "cost_layers", "as_plan", "load_table", "ceil_log2"]
@@ -73,9 +75,13 @@ class CostLayer:
 
     @property
     def weight_storage_bits(self) -> int:
-        """Bits of the op's weights in their format, shared scales included."""
+        """Bits of the op's weights in their format, shared scales included (a per-channel scale
+        of a convolution weight covers an output channel's whole kernel)."""
         w = self.precision.weights
-        return w.storage_bits(self.info.weights, self.reduction_length)
+        length = self.reduction_length
+        if isinstance(w, ScaledFormat) and w.block is None and self.info.kind.startswith("conv") and not self.info.kind.startswith("conv_t"):
+            length *= math.prod(self.info.kernel_size)
+        return w.storage_bits(self.info.weights, length)
 
     @property
     def bias_storage_bits(self) -> int:

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..formats import Format, ScaledFormat
 from ..plan import LayerPrecision
-from ..quantization import quantize, quantize_blocks, quantize_ste, scratch
+from ..quantization import Axis, quantize, quantize_blocks, quantize_ste, scratch
 from .calls import Product
 from .scopes import ModuleScopes
 from .stats import record
@@ -87,7 +87,7 @@ class Emulator:
         self.elementwise_on = owner.plan.uses_elementwise
 
     # ------------------------------------------------------------------------- rounding
-    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None, axis: int = -1) -> torch.Tensor:
+    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None, axis: Axis = -1) -> torch.Tensor:
         """t rounded onto fmt (a scaled format's blocks along `axis`); an operand `slot` (0, 1)
         rounds into this thread's scratch buffer of that number when nothing can keep the result
         past the op (no autograd): the next op reuses the buffer instead of allocating (fresh
@@ -101,22 +101,25 @@ class Emulator:
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
         return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot), axis=axis)
 
-    def _parameter(self, p: nn.Parameter, static: Format, axis: int) -> torch.Tensor:
+    def _parameter(self, p: nn.Parameter, static: Format, axis: Axis) -> torch.Tensor:
         if self.training and p.requires_grad:
             return quantize_ste(p, static, self.rounding, self.generator, axis=axis)
-        key = (p._version, p.data_ptr(), static, axis % max(p.dim(), 1))
+        key = (p._version, p.data_ptr(), static, axis)
         hit = self.owner._cache.get(id(p))
         if hit is None or hit[0] != key:
             hit = (key, quantize(p.detach(), static, self.rounding, self.generator, axis=axis))
             self.owner._cache[id(p)] = hit
         return hit[1]
 
-    def weight(self, t: torch.Tensor, fmt: Format, axis: int = -1) -> tuple[torch.Tensor, Format]:
+    def weight(self, t: torch.Tensor, fmt: Format, axis: Axis = -1) -> tuple[torch.Tensor, Format]:
         """A weight operand rounded onto `fmt` (resolved on the whole parameter; a scaled format's
-        blocks along `axis`), and the static format used; a view of a parameter is rounded as the
-        parameter and viewed again."""
+        blocks along `axis`, a per-channel scale of a convolution weight over each output
+        channel), and the static format used; a view of a parameter is rounded as the parameter
+        and viewed again."""
         if fmt.is_identity:
             return t, fmt
+        if isinstance(fmt, ScaledFormat) and fmt.block is None and axis == 1 and t.dim() > 2:
+            axis = tuple(range(1, t.dim()))  # a convolution weight: one scale per output channel
         param = _parameter_of(t)
         if param is None:
             static = fmt.resolve(t)

@@ -44,7 +44,7 @@ from ..emulation.scopes import ModuleScopes, NameRegistry
 from ..formats import FixedPoint
 from ..plan import PrecisionPlan
 
-__all__ = ["LayerRange", "SakrBounds", "fixed_format", "layer_ranges", "linearized_mismatch", "log_sinhc", "noise_mismatch",
+__all__ = ["RANGE_CONVENTIONS", "LayerRange", "SakrBounds", "fixed_format", "layer_ranges", "linearized_mismatch", "log_sinhc", "noise_mismatch",
            "sakr_bounds", "sakr_sweep"]
 
 
@@ -72,6 +72,12 @@ def _pow2_scale(max_abs: float, signed: bool) -> float:
         return 1.0
     k = math.floor(math.log2(max_abs)) + 1  # 2^k > max_abs, so the top value never saturates
     return 2.0**k if signed else 2.0 ** (k - 1)
+
+
+#: range conventions: "max" gives each operand the power-of-two range holding its largest
+#: magnitude; "paper" is Sakr et al.'s: [-1, 1) for weights and signed data, [0, 2) for
+#: non-negative (clipped) activations, whatever the values (beyond it they saturate)
+RANGE_CONVENTIONS = ("max", "paper")
 
 
 def fixed_format(bits: int, scale: float, signed: bool) -> FixedPoint:
@@ -171,8 +177,19 @@ def _extent(seen: list[torch.Tensor] | None) -> tuple[float, float] | None:
     return float(flat.min()), float(flat.max())
 
 
-def layer_ranges(model: nn.Module, x: torch.Tensor) -> list[LayerRange]:
-    """Power-of-two range scales of every product op's activation operands (from x) and weights."""
+def layer_ranges(model: nn.Module, x: torch.Tensor, convention: str = "max") -> list[LayerRange]:
+    """Power-of-two range scales of every product op's activation operands (from x) and weights,
+    under a `RANGE_CONVENTIONS` convention (signedness always from the data)."""
+    if convention not in RANGE_CONVENTIONS:
+        raise ValueError(f"range convention must be one of {', '.join(RANGE_CONVENTIONS)}, got {convention!r}")
+    ranges = _max_ranges(model, x)
+    if convention == "paper":
+        return [LayerRange(r.name, None if r.data_scale is None else 1.0, r.data_signed, None if r.weight_scale is None else 1.0,
+                           None if r.rhs_scale is None else 1.0, r.rhs_signed) for r in ranges]
+    return ranges
+
+
+def _max_ranges(model: nn.Module, x: torch.Tensor) -> list[LayerRange]:
     tr = trace(model, x, calibrate=True)
     out = []
     for o in tr.products:
@@ -399,12 +416,13 @@ def sakr_sweep(
     bits: Sequence[int],
     rule_examples: int = 500,
     batch_size: int = 100,
+    convention: str = "max",
 ) -> tuple[SakrBounds, list[tuple[int, int]], int]:
     """Sakr's figures in one call: the rule's offset from E_A, E_W on the first `rule_examples`,
     then both theorems at (B, B) and (B, B + offset) for every B in `bits` (offsets that leave
-    2..24 bits are skipped). Returns the bounds, the (B_A, B_W) pairs (equal pairs first) and the
-    offset."""
-    ranges = layer_ranges(model, x)
+    2..24 bits are skipped), with ranges under `convention` (`RANGE_CONVENTIONS`). Returns the
+    bounds, the (B_A, B_W) pairs (equal pairs first) and the offset."""
+    ranges = layer_ranges(model, x, convention)
     base = sakr_bounds(model, x[:rule_examples], None if labels is None else labels[:rule_examples], ranges=ranges)
     offset = base.rule_offset()
     pairs = [(b, b) for b in bits] + [(b, b + offset) for b in bits if offset and 2 <= b + offset <= 24]

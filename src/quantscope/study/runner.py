@@ -70,7 +70,7 @@ def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set
 
     table = layers(fm.model, calibration[:1])
     ops = [o.name for o in table if o.macs]
-    return RunContext(cfg, fm.model, evaluator, qat_evaluator, ops, calibration, eval_set, store), table
+    return RunContext(cfg, fm.model, evaluator, qat_evaluator, ops, calibration, eval_set, store, train_set), table
 
 
 def _write_info(out: Path, cfg: StudyConfig, fm: FloatModel, ctx: RunContext, table: OpTable) -> None:

@@ -109,6 +109,7 @@ class RunContext:
     calibration: torch.Tensor
     eval_set: data.Dataset
     store: Store
+    train_set: data.Dataset
     _derived: dict[tuple[bool, str], Evaluator] = field(default_factory=dict)
 
     def evaluator_for(self, run: RunConfig) -> Evaluator:
