@@ -159,3 +159,13 @@ def test_a_failed_bound_is_outside_the_assumptions_only_when_the_noise_model_kee
     assert _verdict(0.2, 0.1, None) == "yes"
     assert _verdict(0.2, 0.5, 0.1) == "outside the theorems' assumptions"
     assert _verdict(0.2, 0.5, 0.3) == "no" and _verdict(0.2, 0.5, None) == "no"
+
+
+def test_a_bounds_run_refuses_an_estimation_split_that_overlaps_the_evaluated_one():
+    from quantscope.study import load_config
+
+    study = {"name": "b", "dataset": {"name": "digits", "eval_split": "test"}, "model": {"name": "digits-cnn"}, "train": {"epochs": 1},
+             "runs": [{"name": "b", "kind": "bounds", "estimation_split": "val"}]}
+    with pytest.raises(ValueError, match="estimation_split 'val' overlaps the evaluated split 'test'"):
+        load_config(study)
+    load_config({**study, "dataset": {"name": "digits", "eval_split": "test_rest"}})

@@ -3,6 +3,7 @@ each run's summary stored when it finishes, and the report."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -46,15 +47,21 @@ def _progress(enabled: bool) -> Any:
                     TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), disable=not enabled)
 
 
-def _datasets(cfg: StudyConfig, base: Path, data_dir: str | Path | None) -> tuple[data.Dataset, data.Dataset]:
+def _datasets(cfg: StudyConfig, base: Path, data_dir: str | Path | None) -> tuple[data.Dataset, data.Dataset, Callable[[str], data.Dataset]]:
+    """The training set, the evaluation set, and a loader of any split of the study's dataset."""
     d_dir = data_dir or (None if cfg.dataset.data_dir is None else base / cfg.dataset.data_dir)
     norm = normalization(cfg)
-    train_set = data.load(cfg.dataset.name, "train", d_dir, normalize=norm)
-    eval_set = data.load(cfg.dataset.name, cfg.dataset.eval_split, d_dir, normalize=norm)
-    return train_set, eval_set.subset(slice(0, cfg.dataset.limit)) if cfg.dataset.limit else eval_set
+
+    @functools.lru_cache(maxsize=None)
+    def split(name: str) -> data.Dataset:
+        return data.load(cfg.dataset.name, name, d_dir, normalize=norm)
+
+    eval_set = split(cfg.dataset.eval_split)
+    return split("train"), eval_set.subset(slice(0, cfg.dataset.limit)) if cfg.dataset.limit else eval_set, split
 
 
-def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set: data.Dataset, store: Store) -> tuple[RunContext, OpTable]:
+def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set: data.Dataset, store: Store,
+             split: Callable[[str], data.Dataset]) -> tuple[RunContext, OpTable]:
     """The evaluators (the QAT one made when a run first needs it) and the model's product ops."""
     calibration = train_set.tensors(limit=cfg.evaluation.calibration)[0]
     e = cfg.evaluation
@@ -70,7 +77,7 @@ def _context(cfg: StudyConfig, fm: FloatModel, train_set: data.Dataset, eval_set
 
     table = layers(fm.model, calibration[:1])
     ops = [o.name for o in table if o.macs]
-    return RunContext(cfg, fm.model, evaluator, qat_evaluator, ops, calibration, eval_set, store, train_set), table
+    return RunContext(cfg, fm.model, evaluator, qat_evaluator, ops, calibration, eval_set, store, split), table
 
 
 def _write_info(out: Path, cfg: StudyConfig, fm: FloatModel, ctx: RunContext, table: OpTable) -> None:
@@ -111,9 +118,9 @@ def _check_folder(out: Path, name: str) -> None:
 def _run_all(cfg: StudyConfig, base: Path, out: Path, store: Store, executor: Any, data_dir: str | Path | None, progress: bool,
              log: Callable[[str], None]) -> list[tuple[int, int]]:
     """Data, float model, evaluators, study.json, then every run: (evaluated, reused) per run."""
-    train_set, eval_set = _datasets(cfg, base, data_dir)
+    train_set, eval_set, split = _datasets(cfg, base, data_dir)
     fm = float_model(cfg, base, train_set, log)
-    ctx, table = _context(cfg, fm, train_set, eval_set, store)
+    ctx, table = _context(cfg, fm, train_set, eval_set, store, split)
     for run in cfg.runs:
         run.check_ops(table)
     _write_info(out, cfg, fm, ctx, table)

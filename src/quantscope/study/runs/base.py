@@ -99,7 +99,8 @@ class RunSummary:
 
 @dataclass
 class RunContext:
-    """Everything a run needs from its study: the float model, evaluators, op names, data, store."""
+    """Everything a run needs from its study: the float model, evaluators, op names, data (the
+    evaluation set, and `split(name)` for any split of the dataset), store."""
 
     cfg: StudyConfig
     model: nn.Module
@@ -109,7 +110,7 @@ class RunContext:
     calibration: torch.Tensor
     eval_set: data.Dataset
     store: Store
-    train_set: data.Dataset
+    split: Callable[[str], data.Dataset]
     _derived: dict[tuple[bool, str], Evaluator] = field(default_factory=dict)
 
     def evaluator_for(self, run: RunConfig) -> Evaluator:

@@ -18,6 +18,7 @@ from .base import Outcome, RunConfig, RunContext, RunKind, RunSummary
 
 if TYPE_CHECKING:
     from ...report.results import RunResult, StudyResults
+    from ..config import StudyConfig
     from ..stored import StoredExecutor
 
 __all__ = ["BoundsRun", "BoundsSummary", "BoundRow", "KIND"]
@@ -29,9 +30,10 @@ class BoundsRun(RunConfig):
     kind: Literal["bounds"]
     bits: list[Annotated[int, Field(ge=2, le=24)]] = Field(default_factory=lambda: list(range(2, 17)))
     estimation: int = Field(500, ge=10, description="examples that estimate E_A and E_W")
-    estimation_split: Literal["train", "eval"] = Field(
-        "train", description="where the estimation examples come from: the training split (disjoint from the evaluation) or the "
-        "evaluation split itself (Sakr's bounds are expectations over the data)")
+    estimation_split: Literal["eval", "val", "test_rest", "train"] = Field(
+        "eval", description="where the estimation examples come from: the evaluated examples themselves (Sakr's bounds are "
+        "expectations over the data), or another split; `val` with `eval_split: test_rest` keeps both held out and disjoint "
+        "(the training split's larger margins shrink E_A and E_W)")
     ranges: Literal["max", "paper"] = Field(
         "max", description="range convention: each operand's power-of-two range holding its maximum, or Sakr's [-1, 1) / [0, 2)")
     simulate: bool = True
@@ -41,6 +43,13 @@ class BoundsRun(RunConfig):
         if self.qat:
             raise ValueError("bounds describe the float network's weights; qat does not apply")
         return self
+
+    def check(self, study: StudyConfig) -> None:
+        """The estimation split is the evaluated one, or disjoint from it."""
+        ev, est = study.dataset.eval_split, self.estimation_split
+        if est != "eval" and (est == ev or {est, ev} in ({"val", "test"}, {"test_rest", "test"})):
+            raise ValueError(f"run {self.name!r}: estimation_split {est!r} overlaps the evaluated split {ev!r}; use 'eval' to "
+                             "estimate on the evaluated examples, or a disjoint split (val with eval_split test_rest)")
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ def _estimate(ctx: RunContext, run: BoundsRun) -> dict[str, Any]:
 
 
 def _estimation_set(ctx: RunContext, run: BoundsRun) -> tuple:
-    source = ctx.train_set if run.estimation_split == "train" else ctx.eval_set
+    source = ctx.eval_set if run.estimation_split == "eval" else ctx.split(run.estimation_split)
     return source.tensors(limit=run.estimation)[:2]
 
 
@@ -145,7 +154,7 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
         holds = "–" if sim is None else f"{_verdict(r.theorem1, sim, r.noise_mismatch)} / {_verdict(r.theorem2, sim, r.noise_mismatch)}"
         out.append([str(r.b_a), str(r.b_w), num(r.theorem1), num(r.theorem2), pct(sim), pct(r.noise_mismatch), holds,
                     pct(s.float_error + min(r.theorem2, 1.0))])
-    split = "training examples (disjoint from the evaluated ones)" if s.estimation_split == "train" else "evaluated examples"
+    split = "evaluated examples" if s.estimation_split == "eval" else f"{s.estimation_split} examples (disjoint from the evaluated ones)"
     convention = "Sakr's ranges [-1, 1) and [0, 2)" if s.ranges == "paper" else "power-of-two ranges holding each operand's maximum"
     caption = (f"E_A = {s.e_a:.4g}, E_W = {s.e_w:.4g} from {s.estimation_examples} {split}, {convention}; the precision rule gives "
                f"B_W − B_A = {s.rule_offset}. Bounds hold when they are at least the simulated mismatch. Where one does not, the "
