@@ -16,7 +16,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from .errors import did_you_mean
+from .errors import UnsupportedFormat, did_you_mean
 from .executors import RAY_CONNECT_TIMEOUT, WorkerDied
 from .formats import Format, parse_format
 from .train import TrainConfig
@@ -362,11 +362,14 @@ def cost_cmd(
     cols = ["op", "kind", "MACs", "weights", "w bits", "d bits", "params KiB", "full adders", "cycles", "energy uJ"]
     for c in cols:
         t.add_column(c, justify="left" if c in ("op", "kind") else "right", no_wrap=True)
+    def cell(v: Any, spec: str) -> str:
+        return "n/a" if v is None else format(v, spec)
+
     for r in rows:
-        t.add_row(r["layer"], r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["w_bits"]), str(r["d_bits"]),
-                  f"{r['param_kib']:.1f}", f"{r['full_adders']:.3g}", f"{r['cycles']:,}", f"{r['energy_uj']:.3f}")
-    t.add_row("total", "", f"{totals['macs']:,}", "", "", "", f"{totals['param_kib']:.1f}", f"{totals['full_adders']:.3g}",
-              f"{totals['cycles']:,}", f"{totals['energy_uj']:.3f}", style="bold")
+        t.add_row(r["layer"], r["kind"], f"{r['macs']:,}", f"{r['weights']:,}", cell(r["w_bits"], "g"), cell(r["d_bits"], "g"),
+                  f"{r['param_kib']:.1f}", cell(r["full_adders"], ".3g"), cell(r["cycles"], ","), cell(r["energy_uj"], ".3f"))
+    t.add_row("total", "", f"{totals['macs']:,}", "", "", "", f"{totals['param_kib']:.1f}", cell(totals["full_adders"], ".3g"),
+              cell(totals["cycles"], ","), cell(totals["energy_uj"], ".3f"), style="bold")
     _console.print(t)
     _console.print(f"memory traffic per image (batch {batch}): {totals['traffic_mbit']:.3f} Mbit, "
                   f"{totals['traffic_ratio']:.3f} of 32-bit (data only: {totals['data_traffic_ratio']:.3f})")
@@ -488,16 +491,28 @@ def _cost_report(net, plan, x, hardware: str, batch: int) -> tuple[list[dict[str
     from .emulation import layers
 
     coverage = layers(net, x)
-    fa = cost.adder_cost(net, plan, x).per_layer
-    acc = {layer.name: layer for layer in cost.accelerator_energy(net, plan, x, hardware).layers}
+    unpriced: list[str] = []
+
+    def priced(what: str, compute: Callable[[], Any]) -> Any:
+        try:
+            return compute()
+        except UnsupportedFormat as err:  # shown as n/a with the reason, never invented
+            unpriced.append(f"{what} not priced: {err}")
+            return None
+
+    fa = priced("full adders", lambda: cost.adder_cost(net, plan, x).per_layer)
+    acc = priced("cycles and energy", lambda: {layer.name: layer for layer in cost.accelerator_energy(net, plan, x, hardware).layers})
     tr = cost.traffic(net, plan, x, batch_size=batch)
-    rows: list[dict[str, Any]] = [{"layer": r.name, "kind": r.info.kind, "macs": r.info.macs, "weights": r.info.weights, "w_bits": r.weight_bits,
-             "d_bits": r.data_bits, "param_kib": (r.weight_storage_bits + r.bias_storage_bits) / 8 / 1024,
-             "full_adders": fa[r.name][0], "cycles": acc[r.name].cycles, "energy_uj": acc[r.name].energy_uj}
+    rows: list[dict[str, Any]] = [{"layer": r.name, "kind": r.info.kind, "macs": r.info.macs, "weights": r.info.weights,
+             "w_bits": r.precision.weights.bits_per_value, "d_bits": r.precision.data.bits_per_value,
+             "param_kib": (r.weight_storage_bits + r.bias_storage_bits) / 8 / 1024,
+             "full_adders": None if fa is None else fa[r.name][0], "cycles": None if acc is None else acc[r.name].cycles,
+             "energy_uj": None if acc is None else acc[r.name].energy_uj}
             for r in cost.cost_layers(net, plan, x)]
-    totals: dict[str, float] = {k: sum(r[k] for r in rows) for k in ("macs", "param_kib", "full_adders", "cycles", "energy_uj")}
+    totals: dict[str, Any] = {k: None if any(r[k] is None for r in rows) else sum(r[k] for r in rows)
+                              for k in ("macs", "param_kib", "full_adders", "cycles", "energy_uj")}
     totals.update(traffic_mbit=tr.total_bits / 1e6, traffic_ratio=tr.ratio, data_traffic_ratio=tr.data_ratio, macs_emulated=coverage.coverage)
-    return rows, totals, coverage.coverage_note()
+    return rows, totals, "\n".join([coverage.coverage_note(), *unpriced])
 
 
 def _executor(executor: str | None, workers: int | None, address: str | None, connect_timeout: float):
