@@ -65,3 +65,6 @@ def test_the_ladder_kind_chooses_formats_per_op_and_reports_them(tmp_path):
     assert loose.cost == min(p["costs"]["parameter_bits"] for p in greedy if p["accuracy"] >= 0.5 * run.summary.float_accuracy)
     tables = {t.title: t for t in report_tables(load_results(tmp_path))}
     assert [r[0] for r in tables["mx: one op at a time"].rows] == layers and "mx: greedy per-op formats" in tables
+    from quantscope.report.glossary import explain
+
+    assert all(explain(c) for t in tables.values() for c in t.columns if c), "every column has a glossary entry"

@@ -63,12 +63,19 @@ GLOSSARY: dict[str, str] = {
     "weight fraction bits": "Fewest weight fraction bits, this op alone varied, that keep 99% of float accuracy.",
     "data integer bits": "Fewest data integer bits (sign included), this op alone varied, that keep 99% of float accuracy.",
     "data fraction bits": "Fewest data fraction bits, this op alone varied, that keep 99% of float accuracy.",
+    "narrowest rung within 1%": "The narrowest format of a ladder run that keeps 99% of float accuracy with this op alone "
+                                "moved down the ladder.",
+    "worst accuracy (%)": "This op's lowest accuracy over the ladder's formats, the other ops on the top rung.",
+    "format per op": "The format each op takes in the cheapest greedy plan within the tolerance.",
     "B_A": "Activation bits (Sakr et al.).",
     "B_W": "Weight bits (Sakr et al.).",
     "Theorem 1": "Sakr et al.'s first upper bound on the mismatch probability at B_A, B_W.",
     "Theorem 2": "Sakr et al.'s second (tighter) upper bound on the mismatch probability.",
     "simulated mismatch (%)": "The mismatch measured by emulating the plan.",
-    "bound holds (T1 / T2)": "Whether each bound is at least the simulated mismatch.",
+    "noise-model mismatch (%)": "Where a bound is below the simulated mismatch: the mismatch of the network with independent "
+                                "uniform noise of one step in place of rounding (the theorems' own model).",
+    "bound holds (T1 / T2)": "Whether each bound is at least the simulated mismatch; 'outside the theorems' assumptions' where it "
+                             "covers the noise model but not rounding or saturation.",
     "test error bound (%)": "Float test error plus Theorem 2's bound: an upper bound on the quantized network's test error.",
 }
 
