@@ -75,6 +75,12 @@ class Format(ABC):
         return self.bits * count
 
     @property
+    def scale_sharing(self) -> str:
+        """How values share a scale: "none" (each value stands alone), or a scaled format's
+        "block", "channel" (one scale per row) or "tensor"."""
+        return "none"
+
+    @property
     def adaptive(self) -> bool:
         """True when the grid is chosen per tensor (see `resolve`)."""
         return False
@@ -887,6 +893,10 @@ class ScaledFormat(Format):
         rows = -(-count // length)
         scales = 1 if self.block == 0 else rows if self.block is None else rows * -(-length // self.block)
         return self.element.bits * count + SCALE_BITS[self.scale] * scales + (32 if self.tensor_scale else 0)
+
+    @property
+    def scale_sharing(self) -> str:
+        return "tensor" if self.block == 0 else "channel" if self.block is None else "block"
 
     @property
     def element_emax(self) -> int:

@@ -21,7 +21,7 @@ import yaml
 from .arith.blocks import block_pair_error
 from .errors import did_you_mean
 from .files import read_yaml, write_atomic
-from .formats import Float32, Format, ScaledFormat, as_format
+from .formats import Float32, Format, as_format
 
 __all__ = ["LayerPrecision", "PrecisionPlan", "FIELDS", "ACTIVATION_FIELDS"]
 
@@ -69,7 +69,7 @@ class LayerPrecision:
             object.__setattr__(self, name, _opt_format(getattr(self, name), name))
         for name in ("output", "elementwise"):
             fmt = getattr(self, name)
-            if isinstance(fmt, ScaledFormat):
+            if fmt is not None and fmt.scale_sharing != "none":
                 raise ValueError(f"{name}: {fmt} shares a scale along the consuming op's reduction axis, which an op's "
                                  "result does not know; give it to the consuming op's data instead")
         if self.accumulator is not None and self.accumulator.accumulator_error is not None:
@@ -86,7 +86,7 @@ class LayerPrecision:
         format's bias stays float32 (block-scaled hardware adds the bias in its accumulator)."""
         if self.bias is not None:
             return self.bias
-        return Float32() if isinstance(self.weights, ScaledFormat) else self.weights
+        return Float32() if self.weights.scale_sharing != "none" else self.weights
 
     @property
     def rhs_format(self) -> Format:

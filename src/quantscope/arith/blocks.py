@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 
@@ -35,8 +36,9 @@ _SCALE_SIGNIFICAND = {"e8m0": 1, "e4m3": 4, "fp32": 24}
 
 def block_pair_error(a: Format, b: Format) -> str | None:
     """Why the block dot product of scaled formats a and b cannot be emulated exactly, or None."""
-    if not (isinstance(a, ScaledFormat) and isinstance(b, ScaledFormat)):
+    if a.scale_sharing == "none" or b.scale_sharing == "none":
         return None
+    a, b = cast(ScaledFormat, a), cast(ScaledFormat, b)
     if not a.block or not b.block or a.block != b.block:
         return (f"the block dot product needs both operands in blocks of one length, got {a} and {b} "
                 "(a per-channel or per-tensor scale is not a block)")
@@ -94,7 +96,7 @@ def _check(a: Blocks, w: Blocks, accumulator: Format, rounding: str) -> tuple[Fo
     error = block_pair_error(fa, fw)
     if error is not None:
         raise ValueError(error)
-    assert isinstance(fa, ScaledFormat) and fa.block
+    assert fa.block
     return acc, fa.block, fa.scale == fw.scale == "e8m0"
 
 

@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from ..errors import UnsupportedFormat
-from ..formats import ScaledFormat
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, cost_layers, load_table
 
@@ -77,7 +76,7 @@ def _fixed_entry(table: dict[str, Any], bits: int) -> TileEntry:
 def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     """The tile's figures for an op's (weights, data) formats (rule in the module docstring)."""
     w, d = precision.weights, precision.data
-    scaled = [str(f) for f in (w, d) if isinstance(f, ScaledFormat)]
+    scaled = [str(f) for f in (w, d) if f.scale_sharing != "none"]
     if scaled:
         raise UnsupportedFormat(f"the accelerator model's tiles do not cover block-scaled formats ({scaled[0]}) yet")
     if w.datapath == "sign":

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from ..errors import UnsupportedFormat
-from ..formats import ScaledFormat
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import ceil_log2, cost_layers
 
@@ -50,7 +49,7 @@ def adder_cost(model: nn.Module, plan: PrecisionPlan | LayerPrecision | None, ex
     """Computational cost (full adders) and representational cost (bits) per example."""
     per = {}
     for c in cost_layers(model, plan, example_input):
-        scaled = [str(f) for f in (c.precision.data, c.precision.weights, c.precision.rhs_format) if isinstance(f, ScaledFormat)]
+        scaled = [str(f) for f in (c.precision.data, c.precision.weights, c.precision.rhs_format) if f.scale_sharing != "none"]
         if scaled and c.info.macs:
             raise UnsupportedFormat(f"op {c.name}: Sakr's full-adder count covers per-element fixed point, not the block-scaled {scaled[0]}")
         fa = c.info.outputs * dot_product_adders(c.fan_in, c.data_bits, c.operand_bits) if c.info.macs else 0

@@ -18,7 +18,6 @@ from torch import nn
 
 from ..emulation import OpInfo, layers
 from ..files import read_yaml
-from ..formats import ScaledFormat
 from ..plan import LayerPrecision, PrecisionPlan
 
 __all__ = ["DATA_DIR", "CostLayer", "cost_layers", "as_plan", "load_table", "ceil_log2"]
@@ -79,7 +78,7 @@ class CostLayer:
         of a convolution weight covers an output channel's whole kernel)."""
         w = self.precision.weights
         length = self.reduction_length
-        if isinstance(w, ScaledFormat) and w.block is None and self.info.kind.startswith("conv") and not self.info.kind.startswith("conv_t"):
+        if w.scale_sharing == "channel" and self.info.kind.startswith("conv") and not self.info.kind.startswith("conv_t"):
             length *= math.prod(self.info.kernel_size)
         return w.storage_bits(self.info.weights, length)
 

@@ -26,7 +26,7 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ COEFFS = ("mul2", "mul1", "fmul2", "add", "norm", "shift", "exp", "ctl")
 def _shape(fmt: Format) -> tuple[str, int, int]:
     """(kind, p, E) of a format for the MAC model: p the multiplier width (the significand for
     floats, the whole word for fixed point), E the exponent bits."""
-    if isinstance(fmt, ScaledFormat):
+    if fmt.scale_sharing != "none":
         raise UnsupportedFormat(f"{fmt} is block-scaled: its MAC is priced by _block_features, not as one operand shape")
     if fmt.datapath == "float":
         return "float", fmt.significand_bits, fmt.exponent_bits
@@ -130,10 +130,10 @@ def _mac_features(fmt: Format, accumulator: Format | None) -> np.ndarray:
     """Features of a MAC unit: the operands' multiplier and the accumulator's adder (by default
     a fixed-point adder twice the operand width, or a float adder of the operand format); a
     block-scaled format's as `_block_features` says."""
-    if isinstance(fmt, ScaledFormat):
-        if not fmt.block:
+    if fmt.scale_sharing != "none":
+        if fmt.scale_sharing != "block":
             raise UnsupportedFormat(f"the MAC model prices blocks, not a per-channel or per-tensor scale ({fmt})")
-        return _block_features(fmt, accumulator)
+        return _block_features(cast(ScaledFormat, fmt), accumulator)
     kind, p, e = _shape(fmt)
     mult = _features("int_mult" if kind == "fixed" else "float_mult", p, e)
     if accumulator is None:
@@ -149,8 +149,8 @@ def _relative_delay(k: float, width: float) -> float:
 
 
 def _width(fmt: Format) -> float:
-    if isinstance(fmt, ScaledFormat):  # the element datapath sets the cycle; the tree is pipelined
-        fmt = fmt.element
+    if fmt.scale_sharing != "none":  # the element datapath sets the cycle; the tree is pipelined
+        fmt = cast(ScaledFormat, fmt).element
     kind, p, e = _shape(fmt)
     return p + e if kind == "float" else 2 * p
 

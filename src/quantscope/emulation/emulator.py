@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..formats import Format, ScaledFormat
+from ..formats import Format
 from ..plan import LayerPrecision
 from ..quantization import Axis, quantize, quantize_blocks, quantize_ste, scratch
 from .calls import Product
@@ -118,7 +118,7 @@ class Emulator:
         and viewed again."""
         if fmt.is_identity:
             return t, fmt
-        if isinstance(fmt, ScaledFormat) and fmt.block is None and axis == 1 and t.dim() > 2:
+        if fmt.scale_sharing == "channel" and axis == 1 and t.dim() > 2:
             axis = tuple(range(1, t.dim()))  # a convolution weight: one scale per output channel
         param = _parameter_of(t)
         if param is None:
@@ -127,7 +127,7 @@ class Emulator:
         static = fmt.resolve(param)
         if param is t:
             return self._parameter(param, static, axis), static
-        if not param.is_contiguous() or isinstance(static, ScaledFormat):  # blocks follow the view's axes
+        if not param.is_contiguous() or static.scale_sharing != "none":  # blocks follow the view's axes
             return self._round(t, static, axis=axis), static
         q = self._parameter(param, static, axis)
         return q.as_strided(t.size(), t.stride(), t.storage_offset() - param.storage_offset()), static
@@ -170,7 +170,7 @@ class Emulator:
         acc = spec.precision.accumulator
         if acc is None or p.accumulate is None:
             return p.compute(operands[0], operands[1], bias)
-        if all(isinstance(f, ScaledFormat) for f in formats):
+        if all(f is not None and f.scale_sharing != "none" for f in formats):
             out = self._block_product(p, spec, formats, bias)
         else:
             out = p.accumulate(operands[0], operands[1], bias, acc, self.rounding, self.generator, formats[0], formats[1])
