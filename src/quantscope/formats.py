@@ -827,6 +827,8 @@ _ELEMENTS: dict[str, str] = {"e4m3": "float<4,3,special=fn>", "e5m2": "float<5,2
                              "e2m3": "float<2,3,special=none>", "e2m1": "float<2,1,special=none>"}
 #: scale formats and their storage bits
 SCALE_BITS: dict[str, int] = {"e8m0": 8, "e4m3": 8, "fp32": 32}
+#: significant bits of a stored scale (E8M0 is a bare power of two)
+_SCALE_SIGNIFICAND_BITS = {"e8m0": 1, "e4m3": 4, "fp32": 24}
 #: rules for power-of-two (E8M0) scales: how the shared exponent follows from the block's largest magnitude
 E8M0_RULES: tuple[str, ...] = ("floor", "ceil", "even", "rceil")
 _MX_ELEMENTS = {"mxfp8": ("e4m3", "e5m2"), "mxfp6": ("e3m2", "e2m3"), "mxfp4": ("e2m1",), "mxint8": ("int8",)}
@@ -897,6 +899,11 @@ class ScaledFormat(Format):
     @property
     def scale_sharing(self) -> str:
         return "tensor" if self.block == 0 else "channel" if self.block is None else "block"
+
+    @property
+    def scale_significand_bits(self) -> int:
+        """Significant bits of the stored scale: 1 for E8M0 (a power of two), 4 for E4M3, 24 for FP32."""
+        return _SCALE_SIGNIFICAND_BITS[self.scale]
 
     @property
     def element_emax(self) -> int:
@@ -987,7 +994,7 @@ class ScaledFormat(Format):
             args.expect(0, 0, "nvfp4 or nvfp4<options>")
             block = args.option_integer("block", 1, 65536) if "block" in args.options else 16
             tensor_scale = bool(args.choice("tensor_scale", _BOOL, True))
-            scaling = args.choice("scaling", {"exact": "exact", "reciprocal": "reciprocal"}, "exact")
+            scaling = args.choice("scaling", _SCALINGS, "exact")
             scale_min = args.choice("scale_min", _SCALE_MINS, "subnormal")
             args.done(["block", "tensor_scale", "scaling", "scale_min"])
             return cls("nvfp4", parse_format(_ELEMENTS["e2m1"]), block, "e4m3", "absmax", tensor_scale, scaling, "e2m1", scale_min)  # type: ignore[arg-type]
@@ -1002,6 +1009,7 @@ class ScaledFormat(Format):
 
 
 _SCALE_MINS = {"subnormal": "subnormal", "normal": "normal"}
+_SCALINGS = {"exact": "exact", "reciprocal": "reciprocal"}
 
 
 def _with_options(head: str, opts: list[str]) -> str:
@@ -1035,7 +1043,7 @@ def _parse_int(family: str, args: _Args) -> ScaledFormat:
     block = None if where == "channel" else 0 if where == "tensor" else args.option_integer("group", 1, 65536)
     scale = args.choice("scale", {k: k for k in SCALE_BITS}, "fp32")
     rule = str(args.choice("rule", {r: r for r in E8M0_RULES}, "floor")) if scale == "e8m0" else "absmax"
-    scaling = args.choice("scaling", {"exact": "exact", "reciprocal": "reciprocal"}, "exact")
+    scaling = args.choice("scaling", _SCALINGS, "exact")
     scale_min = args.choice("scale_min", _SCALE_MINS, "subnormal") if scale == "e4m3" else "subnormal"
     args.done(["group", "scale", "rule", "scaling", "scale_min"])
     return ScaledFormat("int", FixedPoint(bits, 0), block, scale, rule, False, scaling, f"int{bits}", scale_min)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ to surface, not a number to hide). +-inf saturate to +-max, except in floats wit
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -552,19 +553,38 @@ def _float_scales(amax32: torch.Tensor, fmt: ScaledFormat, tensor_amax: torch.Te
 class _Scales:
     """Each block's scale: `block` as stored (float64; a power of two for E8M0), `tensor` the
     per-tensor scale (1.0 without one), `block32` the float32 stored scales of float scales (the
-    reciprocal kernels' operand), `bad` the blocks holding NaN or infinity."""
+    reciprocal kernels' operand), `bad` the blocks holding NaN or infinity, `reciprocal` whether
+    elements are formed as float32 x * (1 / scale) (the format's scaling=reciprocal, float scales)."""
 
     block: torch.Tensor
     tensor: float
     block32: torch.Tensor | None
     bad: torch.Tensor
+    reciprocal: bool
 
-    def reciprocal32(self) -> torch.Tensor:
+    @functools.cached_property
+    def _whole(self) -> torch.Tensor:
+        return self.block * self.tensor
+
+    @functools.cached_property
+    def combined(self) -> torch.Tensor:
+        """Each block's whole scale (block x tensor), NaN for a bad block."""
+        return torch.where(self.bad, torch.full_like(self.block, math.nan), self._whole)
+
+    @functools.cached_property
+    def _reciprocal32(self) -> torch.Tensor:
         """float32 1 / scale as torchao's and NVIDIA's kernels form it."""
         assert self.block32 is not None
         if self.tensor != 1.0:
             return (1.0 / torch.tensor(self.tensor, dtype=torch.float32)) / self.block32
         return 1.0 / self.block32
+
+    def divide(self, part: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """Blocks `rows` of the values divided by their scale, in float64: exactly (x / scale
+        rounded once, far below the element grid; exact for E8M0) or as the reciprocal kernels do."""
+        if self.reciprocal:
+            return (part.to(torch.float32) * self._reciprocal32[rows, ..., None]).double()
+        return part.to(torch.float64, copy=True).div_(self._whole[rows, ..., None])  # a copy: `part` may view the caller's input
 
 
 def _scales_of(blocks: torch.Tensor, fmt: ScaledFormat) -> _Scales:
@@ -573,10 +593,10 @@ def _scales_of(blocks: torch.Tensor, fmt: ScaledFormat) -> _Scales:
     bad = ~torch.isfinite(amax)
     if fmt.scale == "e8m0":
         k = _e8m0_exponents(torch.where(bad, 0.0, amax), fmt)
-        return _Scales(torch.ldexp(torch.ones_like(amax), k.to(amax.dtype)), 1.0, None, bad)
+        return _Scales(torch.ldexp(torch.ones_like(amax), k.to(amax.dtype)), 1.0, None, bad, False)
     finite = torch.where(bad, 0.0, amax)
     block32, tensor = _float_scales(finite.to(torch.float32), fmt, finite.max() if finite.numel() else finite.new_zeros(()))
-    return _Scales(block32.double(), tensor, block32, bad)
+    return _Scales(block32.double(), tensor, block32, bad, fmt.scaling == "reciprocal")
 
 
 def _elements(scaled: torch.Tensor, fmt: ScaledFormat, rounding: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -599,13 +619,8 @@ def quantize_blocks(x: torch.Tensor, fmt: Format | str, axis: Axis = -1, roundin
     axis = _axes(axis, x.dim())
     blocks = _as_blocks(x, fmt, axis)
     sc = _scales_of(blocks, fmt)
-    if fmt.scaling == "reciprocal" and sc.block32 is not None:  # float32 x * (1 / scale), as the kernels form it
-        scaled = (blocks.to(torch.float32) * sc.reciprocal32()[..., None]).double()
-    else:
-        scaled = blocks / (sc.block * sc.tensor)[..., None]  # float64: exact for E8M0, one rounding far below the grid's
-    elements = _elements(scaled, fmt, rounding, generator)
-    scales = torch.where(sc.bad, torch.full_like(sc.block, math.nan), sc.block * sc.tensor)
-    return Blocks(elements, scales, sc.block, sc.tensor, tuple(x.shape), axis, fmt)
+    elements = _elements(sc.divide(blocks), fmt, rounding, generator)
+    return Blocks(elements, sc.combined, sc.block, sc.tensor, tuple(x.shape), axis, fmt)
 
 
 #: rows of blocks a float64 chunk of the fast path holds (about 2**17 values: cache-sized)
@@ -621,21 +636,16 @@ def _quantize_scaled(x: torch.Tensor, fmt: ScaledFormat, axis: Axis, rounding: s
         return quantize_blocks(x, fmt, axis, rounding, generator).values(x.dtype)
     blocks = _as_blocks(x, fmt, axis, x.dtype)
     sc = _scales_of(blocks, fmt)
-    scale = torch.where(sc.bad, torch.full_like(sc.block, math.nan), sc.block * sc.tensor)[..., None]
+    scale = sc.combined[..., None]
     if sc.block32 is None and rounding in ("nearest", "toward_zero"):
         out = blocks * torch.reciprocal(scale).to(x.dtype)
         _elements(out, fmt, rounding, generator).mul_(scale.to(x.dtype))
     else:
         out = torch.empty_like(blocks)
         step = max(_CHUNK_VALUES // max(blocks.shape[1] * blocks.shape[2], 1), 1)
-        reciprocal = sc.reciprocal32()[..., None] if fmt.scaling == "reciprocal" and sc.block32 is not None else None
         for i in range(0, blocks.shape[0], step):
-            part = blocks[i:i + step]
-            if reciprocal is None:
-                chunk = part.double().div_(scale[i:i + step])
-            else:
-                chunk = (part.float() * reciprocal[i:i + step]).double()
-            out[i:i + step] = _elements(chunk, fmt, rounding, generator).mul_(scale[i:i + step])
+            rows = slice(i, i + step)
+            out[rows] = _elements(sc.divide(blocks[rows], rows), fmt, rounding, generator).mul_(scale[rows])
     return _unblock(out, tuple(x.shape), axis)
 
 

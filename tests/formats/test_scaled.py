@@ -248,3 +248,13 @@ def test_quantize_equals_the_block_decomposition(name, mode, dtype):
         got = qs.quantize(x, name, mode, axis=axis)
         assert got.dtype == dtype and torch.equal(torch.nan_to_num(got, 7.0), torch.nan_to_num(want, 7.0)), axis
         assert torch.equal(torch.isnan(got), torch.isnan(want))
+
+
+@pytest.mark.parametrize("name", ["int8<channel>", "nvfp4", "mxfp4", "int4<group=32>"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_quantize_leaves_its_input_alone(name, dtype):
+    x = torch.randn(8, 64, dtype=dtype)
+    before = x.clone()
+    qs.quantize(x, name)
+    quantize_blocks(x, name)
+    assert torch.equal(x, before)

@@ -30,10 +30,6 @@ from .ops import _PATCH_CHUNK, _patches, add_bias, pad
 
 __all__ = ["block_pair_error", "block_linear", "block_matmul", "block_conv"]
 
-#: significant bits of a stored scale
-_SCALE_SIGNIFICAND = {"e8m0": 1, "e4m3": 4, "fp32": 24}
-
-
 def block_pair_error(a: Format, b: Format) -> str | None:
     """Why the block dot product of scaled formats a and b cannot be emulated exactly, or None."""
     if a.scale_sharing == "none" or b.scale_sharing == "none":
@@ -43,7 +39,7 @@ def block_pair_error(a: Format, b: Format) -> str | None:
         return (f"the block dot product needs both operands in blocks of one length, got {a} and {b} "
                 "(a per-channel or per-tensor scale is not a block)")
     span = math.log2(a.block * a.element.max_value * b.element.max_value / (a.element.min_positive * b.element.min_positive))
-    if math.ceil(span) + _SCALE_SIGNIFICAND[a.scale] > 53:
+    if math.ceil(span) + a.scale_significand_bits > 53:
         return (f"a block sum of {a} x {b} products spans {math.ceil(span)} bits, more than float64 holds exactly; "
                 "the block dot product is emulated for narrower elements (MXFP8 E4M3, MXFP6, MXFP4, MXINT8, NVFP4, BFP, integers)")
     return None

@@ -101,6 +101,11 @@ def _adder(accumulator: Format) -> np.ndarray:
     return _features("int_add", p, 0) if kind == "fixed" else _features("float_add", p, e)
 
 
+def _multiplier(fmt: Format) -> np.ndarray:
+    kind, p, e = _shape(fmt)
+    return _features("int_mult" if kind == "fixed" else "float_mult", p, e)
+
+
 def block_tree_width(fmt: ScaledFormat) -> int:
     """Bits of a block's adder tree: an element product as a fixed-point number (twice the
     element's span of binary places, from its smallest step to its largest value) plus log2 of
@@ -116,14 +121,11 @@ def _block_features(fmt: ScaledFormat, accumulator: Format | None) -> np.ndarray
     (`block_tree_width`), and 1/G of the block's scale step (an 8-bit exponent adder for E8M0
     scales, a multiplier of the scales' significands otherwise) and of the accumulator's adder
     (FP32 by default, as the MX specification accumulates)."""
-    el = fmt.element
-    kind, p, e = _shape(el)
-    mult = _features("int_mult" if kind == "fixed" else "float_mult", p, e)
     tree = _features("int_add", block_tree_width(fmt), 0)
-    scale_p = {"e8m0": 0, "e4m3": 4, "fp32": 24}[fmt.scale]
-    scale = _features("int_add", 8, 0) + (_features("int_mult", scale_p, 0) if scale_p else 0.0)
+    scale_p = fmt.scale_significand_bits
+    scale = _features("int_add", 8, 0) + (_features("int_mult", scale_p, 0) if scale_p > 1 else 0.0)
     per_block = scale + _adder(accumulator if accumulator is not None else Float32())
-    return mult + tree + per_block / max(fmt.block or 1, 1)
+    return _multiplier(fmt.element) + tree + per_block / max(fmt.block or 1, 1)
 
 
 def _mac_features(fmt: Format, accumulator: Format | None) -> np.ndarray:
@@ -134,14 +136,12 @@ def _mac_features(fmt: Format, accumulator: Format | None) -> np.ndarray:
         if fmt.scale_sharing != "block":
             raise UnsupportedFormat(f"the MAC model prices blocks, not a per-channel or per-tensor scale ({fmt})")
         return _block_features(cast(ScaledFormat, fmt), accumulator)
-    kind, p, e = _shape(fmt)
-    mult = _features("int_mult" if kind == "fixed" else "float_mult", p, e)
-    if accumulator is None:
-        add = _features("int_add", 2 * p, 0) if kind == "fixed" else _features("float_add", p, e)
-    else:
-        akind, ap, ae = _shape(accumulator)
-        add = _features("int_add", ap, 0) if akind == "fixed" else _features("float_add", ap, ae)
-    return mult + add
+    kind, p, _ = _shape(fmt)
+    if accumulator is not None:
+        add = _adder(accumulator)
+    else:  # a fixed-point sum twice the operand width, or a float adder of the operand format
+        add = _features("int_add", 2 * p, 0) if kind == "fixed" else _adder(fmt)
+    return _multiplier(fmt) + add
 
 
 def _relative_delay(k: float, width: float) -> float:
