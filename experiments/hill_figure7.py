@@ -4,7 +4,8 @@
 
 Writes heat maps of speedup at fixed area and energy saving for custom floats (exponent bits x
 mantissa bits) and fixed point (integer bits x fraction bits), from the fitted MAC model
-(quantscope.cost.mac), as PNG and SVG, and the grid as CSV. Runs in seconds.
+(quantscope.cost.mac: gate-count priors fitted to Horowitz, Hill's four numbers held out and
+marked on the figure), as PNG and SVG, and the grid as CSV. Runs in seconds.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def plot(g: dict[str, np.ndarray], out: Path) -> list[Path]:
             ax.plot(m, e, "r*", ms=12)
             ax.annotate(f"Hill {p['format']}: {p[key]}x", (m, e), xytext=(m + 1.5, e + (0.8 if k == 0 else -1.0)),
                         color="white", fontsize=9, arrowprops=dict(arrowstyle="-", color="white"))
-    fig.suptitle("MAC unit vs IEEE float32 (quantscope's fitted model; Hill et al. Figure 7)")
+    fig.suptitle("MAC unit vs IEEE float32 (quantscope's structural model, Hill's numbers held out; Hill et al. Figure 7)")
     paths = [out / "hill_figure7.png", out / "hill_figure7.svg"]
     for p in paths:
         fig.savefig(p, dpi=110)

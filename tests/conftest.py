@@ -22,7 +22,8 @@ def _study_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """The TINY study (tests/studies.py) run once in-process: (folder, StudyResult)."""
+    """The TINY study (tests/studies.py) run once in-process, training its float model in a cache
+    of its own (whichever test ran first): (folder, StudyResult)."""
     import copy
     import os
 
@@ -30,6 +31,10 @@ def tiny_study(tmp_path_factory):
 
     from quantscope.study import run_study
 
-    os.environ["QUANTSCOPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "qs-cache")
-    out = tmp_path_factory.mktemp("tiny")
-    return out, run_study(copy.deepcopy(TINY), out, progress=False, log=lambda m: None)
+    before = os.environ.get("QUANTSCOPE_CACHE")
+    os.environ["QUANTSCOPE_CACHE"] = str(tmp_path_factory.mktemp("tiny-cache"))
+    try:
+        out = tmp_path_factory.mktemp("tiny")
+        return out, run_study(copy.deepcopy(TINY), out, progress=False, log=lambda m: None)
+    finally:
+        os.environ["QUANTSCOPE_CACHE"] = before or ""

@@ -94,3 +94,26 @@ def test_plan_strings_work_as_default_and_override_values_and_other_types_are_na
         PrecisionPlan.from_spec({"default": "fixed<8,auto>", "overrides": {"fc": 8}})
     with pytest.raises(ValueError, match="one format or 'weights, data'; got 3 parts"):
         PrecisionPlan.from_spec({"default": "fixed<8,4>, fixed<8,4>, fixed<8,4>"})
+
+
+OPS = ["conv1", "conv2", "fc1", "fc2", "head"]
+
+
+@pytest.mark.parametrize("plan", [
+    # a sensitivity point: per-op data from the reference, then one op's weights (the same name twice)
+    PrecisionPlan.uniform(weights="fixed<16,12>").with_layer("conv1", data="fixed<24,8>").with_layer("fc1", data="fixed<24,8>")
+    .with_layer("conv1", weights="fixed<2,1>"),
+    # overlapping globs whose order decides (sorted, "fc*" would come first and lose to "c*" nothing)
+    PrecisionPlan().with_layer("fc1", data="fixed<8,4>").with_layer("*1", data="fixed<6,3>"),
+    PrecisionPlan().with_layer("*", weights="fixed<8,4>").with_layer("fc*", weights="fixed<4,2>").with_layer("*2", weights="fixed<6,3>"),
+])
+def test_plan_data_round_trips_through_sorted_json_op_for_op(plan):
+    import json
+
+    back = PrecisionPlan.from_dict(json.loads(json.dumps(plan.to_dict(), sort_keys=True)))
+    assert {op: back.for_layer(op) for op in OPS} == {op: plan.for_layer(op) for op in OPS}
+
+
+def test_plan_data_keeps_the_mapping_form_where_order_cannot_matter():
+    plan = PrecisionPlan().with_layer("conv1", data="fixed<8,4>").with_layer("conv1", weights="fixed<4,2>").with_layer("fc*", data="fixed<6,3>")
+    assert plan.to_dict()["overrides"] == {"conv1": {"data": "fixed<8,4>", "weights": "fixed<4,2>"}, "fc*": {"data": "fixed<6,3>"}}

@@ -198,7 +198,8 @@ class RayExecutor:
             if address:
                 _connect(ray, address, connect_timeout)
             else:
-                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+                # "local": a cluster of our own, never one another program left running on this machine
+                ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._actors: list[Any] = []
         self._fn: Callable[[Any], Any] | None = None

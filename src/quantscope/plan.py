@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,30 @@ def _partial(values: Mapping[str, Any] | str, where: str) -> tuple[tuple[str, An
     return tuple(out)
 
 
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def _override_data(overrides: Sequence[tuple[str, tuple[tuple[str, Format | None], ...]]]) -> dict[str, Any] | list[list[Any]]:
+    """Overrides as plain data that means the same op for op: an op name repeated with only other
+    names in between is merged into its first entry (distinct names never match the same op);
+    the result is a mapping unless sorting its keys would move a glob past a pattern it could
+    overlap, else an ordered list of [pattern, formats] pairs."""
+    merged: list[tuple[str, dict[str, str | None]]] = []
+    for pattern, values in overrides:
+        formats = {k: None if f is None else str(f) for k, f in values}
+        at = next((i for i, (p, _) in enumerate(merged) if p == pattern), None)
+        if at is not None and not _is_glob(pattern) and not any(_is_glob(p) for p, _ in merged[at:]):
+            merged[at] = (pattern, {**merged[at][1], **formats})
+        else:
+            merged.append((pattern, formats))
+    patterns = [p for p, _ in merged]
+    reordered = any(b < a and (_is_glob(a) or _is_glob(b)) for i, a in enumerate(patterns) for b in patterns[i + 1:])
+    if len(set(patterns)) < len(patterns) or reordered:
+        return [[p, f] for p, f in merged]
+    return dict(merged)
+
+
 @dataclass(frozen=True)
 class PrecisionPlan:
     """A default layer precision plus per-layer overrides by module name or glob pattern."""
@@ -244,11 +268,10 @@ class PrecisionPlan:
 
     # ------------------------------------------------------------------------- serialization
     def to_dict(self) -> dict[str, Any]:
-        """Plain data: {'default': {...}, 'overrides': {pattern: {...}}} with format strings."""
-        return {
-            "default": {k: v for k, v in self.default.to_dict().items() if v is not None},
-            "overrides": {p: {k: None if f is None else str(f) for k, f in vals} for p, vals in self.overrides},
-        }
+        """Plain data: {'default': {...}, 'overrides': {pattern: {...}}} with format strings; the
+        overrides are a list of [pattern, {...}] pairs where a mapping (whose keys JSON may sort)
+        could change which override wins (`_override_data`)."""
+        return {"default": {k: v for k, v in self.default.to_dict().items() if v is not None}, "overrides": _override_data(self.overrides)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PrecisionPlan:
@@ -262,7 +285,9 @@ class PrecisionPlan:
             return cls(dict(data))
         overrides = data.get("overrides") or {}
         if not isinstance(overrides, Mapping):
-            raise ValueError("plan: 'overrides' must map layer names or patterns to formats")
+            if not isinstance(overrides, list) or not all(isinstance(o, (list, tuple)) and len(o) == 2 for o in overrides):
+                raise ValueError("plan: 'overrides' must map layer names or patterns to formats, or list [pattern, formats] pairs in order")
+            overrides = [tuple(o) for o in overrides]
         return cls(data.get("default") or {}, overrides)
 
     @classmethod

@@ -163,6 +163,14 @@ class Store:
             db.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?)", (key, float(seconds), worker or f"pid{os.getpid()}", now))
             return cur.rowcount == 1
 
+    def replace(self, records: dict[str, dict[str, Any]]) -> None:
+        """Rewrite stored points' records (e.g. costs recomputed by newer cost models) in one
+        transaction; every key must be stored already."""
+        with self._transaction() as db:
+            for key, record in records.items():
+                if db.execute("UPDATE points SET record = ? WHERE key = ?", (json.dumps(record, sort_keys=True), key)).rowcount != 1:
+                    raise KeyError(f"no stored point {key!r} to replace")
+
     def get(self, key: str) -> dict[str, Any] | None:
         """A stored point's record, or None."""
         row = self._db.execute("SELECT record FROM points WHERE key = ?", (key,)).fetchone()

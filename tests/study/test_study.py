@@ -171,6 +171,27 @@ def test_changed_run_is_redone_reusing_stored_points(tiny_study, tmp_path):
     assert any("run greedy: finished earlier" in m for m in logs)
 
 
+def test_costs_made_by_older_cost_models_are_recomputed_on_resume_and_nothing_is_evaluated(tiny_study, tmp_path):
+    out, _ = tiny_study
+    copy_dir = tmp_path / "copy"
+    copy_dir.mkdir()
+    with sqlite3.connect(out / "results.sqlite") as src, sqlite3.connect(copy_dir / "results.sqlite") as dst:
+        src.backup(dst)
+    fresh = stored(copy_dir)
+    with Store(copy_dir / "results.sqlite") as store:  # as an older release left them: other costs, another digest
+        key = next(k for k, p in fresh["points"].items() if "mac_speedup" in p["costs"])
+        store.replace({key: {**fresh["points"][key], "costs": {**fresh["points"][key]["costs"], "mac_speedup": 92.8}}})
+        store.put_artifact("cost-models:tiny", {"digest": "older"})
+    logs = []
+    again = run_study(copy.deepcopy(TINY), copy_dir, progress=False, report=False, resume=True, log=logs.append)
+    assert again.evaluated == 0
+    assert stored(copy_dir)["points"] == fresh["points"]
+    assert "costs of 1 stored points recomputed: the cost models changed since they were stored" in logs
+    logs.clear()
+    run_study(copy.deepcopy(TINY), copy_dir, progress=False, report=False, resume=True, log=logs.append)
+    assert not any("recomputed" in m for m in logs)  # the digest is recorded: nothing to redo
+
+
 def test_same_results_in_process_process_pool_and_ray(tiny_study, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'quantscope[ray]')")
     from quantscope.executors import RayExecutor
@@ -207,6 +228,10 @@ def test_ray_address_runs_on_an_existing_cluster(tiny_study, tmp_path, monkeypat
         res = subprocess.run([sys.executable, "-m", "quantscope", "study", str(path), "--out", str(out), "--no-report",
                               "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=300, env=os.environ.copy())
         assert res.returncode == 0, res.stdout + res.stderr
+        # without an address, the executor starts a cluster of its own beside the running one
+        own = subprocess.run([sys.executable, "-c", "import ray; from quantscope.executors import RayExecutor; RayExecutor(workers=1); "
+                              "print(ray.cluster_resources()['CPU'])"], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+        assert own.returncode == 0 and own.stdout.split()[-1] == "1.0", own.stdout + own.stderr
     finally:
         subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
     mine, reference = stored(out), stored(tiny_study[0])

@@ -1,23 +1,26 @@
-"""Area, delay and energy of one multiply-accumulate unit (Hill et al.), fitted to published data.
+"""Area, delay and energy of one multiply-accumulate unit (Hill et al.), from gate counts fitted to
+Horowitz's 45 nm operator table; Hill's own numbers are held-out checks, never inputs.
 
-Analytical form, with p the significand width (M + 1 for float<E,M>, B for B-bit fixed point):
+Structure, with p the significand width (M + 1 for float<E,M>, B for B-bit fixed point) and w a
+format's width in bits:
 
-    integer multiply  c_mul2 p^2 + c_mul1 p                        (partial-product array)
-    fixed MAC         integer multiply(B) + c_add 2B               (accumulator twice the operands,
-                                                                    or c_add A for an A-bit accumulator)
-    float multiply    c_fmul2 p^2 + c_mul1 p + c_norm p log2 p + c_exp E   (array, round, exponent)
-    float add         c_shift p log2 p + c_add p + c_exp E + c_ctl (align, add, normalize, control)
-    float MAC         float multiply + float add (accumulating in the same format, or in the
-                      plan's accumulator format when it sets one)
-    delay             1 + k (log2 width - 5), width = p + E for float, 2B for fixed point
-                      (relative to float32, whose width is 32)
+    integer multiply  c_mul2 p^2 + c_mul1 p                        (partial products + tree, final adder)
+    float multiply    c_fmul2 p^2 + c_mul1 p + c_norm p log2 p + c_exp E + c_fctl
+    integer add       c_add w
+    float add         c_shift p log2 p + c_add p + c_exp E + c_ctl  (align, add, normalize, control)
+    MAC unit          multiply + the accumulator's adder + c_reg x (register bits: both operands
+                      and the accumulator), the accumulator being the plan's, else twice the
+                      operand width for fixed point and the operand format for floats
 
-All coefficients are non-negative (so every quantity grows with every bit width) and fitted in
-log space: energy (pJ) to Horowitz's 45 nm integer and float add/multiply energies and Hill et
-al.'s energy savings of float<6,7> (3.4x) and float<6,8> (3.0x) over float32; area (um^2) and the
-delay slope k together to Horowitz's areas and Hill's speedups at fixed area (7.2x, 5.7x). Fixed
-point uses the same delay slope (no published delay point). `fit()` recomputes everything; the shipped result, with its residuals, is
-`data/hill_mac_fit.yaml` (regenerate with `python -m quantscope.cost.mac`).
+Every coefficient is a prior gate count in NAND2 equivalents (`GATE_PRIORS`, from standard-cell
+areas) times one fitted cost per gate, times a per-coefficient factor that the fit may move at most
+4x either way (a log-normal prior of sigma ln 2 pulls it towards 1): so no term can vanish, and the
+control constants and registers bound what a narrow unit can save. Energy and area are fitted
+separately, each to Horowitz's eight add/multiply points (int 8/32 bits, float 16/32 bits); the
+registers appear in no Horowitz point, so their coefficient is the prior's. Delay has no fitted
+parameter: it counts logic levels on the critical path (`logic_levels`). `fit()` recomputes
+everything; the shipped result, with its residuals and the held-out errors on Hill's four AlexNet
+numbers, is `data/hill_mac_fit.yaml` (regenerate with `python -m quantscope.cost.mac`).
 """
 
 from __future__ import annotations
@@ -40,11 +43,29 @@ from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
 from .layers import DATA_DIR, cost_layers, load_table
 
-__all__ = ["FIT_FILE", "COEFFS", "fit", "MacModel", "MacPlanCost", "mac_plan_cost"]
+__all__ = ["FIT_FILE", "COEFFS", "GATE_PRIORS", "fit", "logic_levels", "MacModel", "MacPlanCost", "mac_plan_cost"]
 
 FIT_FILE = DATA_DIR / "hill_mac_fit.yaml"
-COEFFS = ("mul2", "mul1", "fmul2", "add", "norm", "shift", "exp", "ctl")
 
+#: Prior cost of each term in NAND2 gate equivalents (GE), from the NanGate 45 nm open cell
+#: library's areas (NAND2 0.80 um^2, AND2 1.06, XOR2 1.60, MUX2 1.86, full adder 4.26, D flip-flop 4.52)
+GATE_PRIORS: dict[str, float] = {
+    "mul2": 6.6,    # per partial-product bit: an AND gate and a full adder of the reduction tree
+    "mul1": 10.6,   # per significand bit: two bits of the final carry-propagate adder
+    "fmul2": 6.6,   # the same array inside a float multiplier
+    "add": 5.3,     # per adder bit: a full adder
+    "norm": 2.3,    # per p log2 p: normalization and rounding multiplexers of a float multiplier
+    "shift": 5.0,   # per p log2 p: alignment and normalization barrel shifters (two MUX2 levels)
+    "exp": 12.0,    # per exponent bit: two exponent adders/comparators
+    "fctl": 60.0,   # per float multiplier: sign, special values, rounding control
+    "ctl": 120.0,   # per float adder: swap, sticky bit, leading-zero count control, special values
+    "reg": 5.67,    # per register bit: a D flip-flop
+}
+COEFFS = tuple(GATE_PRIORS)
+PRIOR_SIGMA = math.log(2.0)   # a factor of 2 is one standard deviation of the prior
+PRIOR_LIMIT = math.log(4.0)   # no coefficient moves more than 4x from its prior
+DATA_SIGMA = 0.1              # Horowitz's values are rounded to about 10%
+REGISTER_LEVELS = 4.0         # clock-to-output plus setup time of the unit's registers, in logic levels
 
 
 def _shape(fmt: Format) -> tuple[str, int, int]:
@@ -60,22 +81,19 @@ def _shape(fmt: Format) -> tuple[str, int, int]:
 
 
 def _features(op: str, p: int, e: int) -> np.ndarray:
-    """Feature vector of one unit (order of COEFFS)."""
+    """Feature vector of one operator (order of COEFFS)."""
     plog = p * math.log2(p) if p > 1 else 0.0
     f = dict.fromkeys(COEFFS, 0.0)
     if op == "int_add":
         f["add"] = p
     elif op == "int_mult":
         f["mul2"], f["mul1"] = p * p, p
-    elif op == "fixed_mac":
-        f["mul2"], f["mul1"], f["add"] = p * p, p, 2 * p
     elif op == "float_mult":
-        f["fmul2"], f["mul1"], f["norm"], f["exp"] = p * p, p, plog, e
+        f["fmul2"], f["mul1"], f["norm"], f["exp"], f["fctl"] = p * p, p, plog, e, 1.0
     elif op == "float_add":
         f["shift"], f["add"], f["exp"], f["ctl"] = plog, p, e, 1.0
-    elif op == "float_mac":
-        g, h = _features("float_mult", p, e), _features("float_add", p, e)
-        return g + h
+    elif op == "register":
+        f["reg"] = p
     else:
         raise ValueError(op)
     return np.array([f[c] for c in COEFFS])
@@ -96,14 +114,30 @@ def _calibration(tech: dict[str, Any], metric: str) -> list[tuple[str, np.ndarra
     return rows
 
 
-def _adder(accumulator: Format) -> np.ndarray:
-    kind, p, e = _shape(accumulator)
+def _default_accumulator(fmt: Format) -> tuple[str, int, int]:
+    """The adder of a MAC without a plan's accumulator: a fixed-point sum twice the operand width,
+    or a float adder of the operand format."""
+    kind, p, e = _shape(fmt)
+    return ("fixed", 2 * p, 0) if kind == "fixed" else (kind, p, e)
+
+
+def _adder(shape: tuple[str, int, int]) -> np.ndarray:
+    kind, p, e = shape
     return _features("int_add", p, 0) if kind == "fixed" else _features("float_add", p, e)
 
 
 def _multiplier(fmt: Format) -> np.ndarray:
     kind, p, e = _shape(fmt)
     return _features("int_mult" if kind == "fixed" else "float_mult", p, e)
+
+
+def _accumulator_shape(fmt: Format, accumulator: Format | None) -> tuple[str, int, int]:
+    return _default_accumulator(fmt) if accumulator is None else _shape(accumulator)
+
+
+def _width(shape: tuple[str, int, int]) -> int:
+    kind, p, e = shape
+    return p + e if kind == "float" else p
 
 
 def block_tree_width(fmt: ScaledFormat) -> int:
@@ -118,96 +152,111 @@ def block_tree_width(fmt: ScaledFormat) -> int:
 def _block_features(fmt: ScaledFormat, accumulator: Format | None) -> np.ndarray:
     """Features of a block-scaled MAC, per element (OCP MX v1.0's dot product; the structure of
     Rouhani et al. 2023, Section 3): the element multiplier, one adder of the block's tree
-    (`block_tree_width`), and 1/G of the block's scale step (an 8-bit exponent adder for E8M0
-    scales, a multiplier of the scales' significands otherwise) and of the accumulator's adder
-    (FP32 by default, as the MX specification accumulates)."""
+    (`block_tree_width`), the element operands' registers, and 1/G of the block's scale step (an
+    8-bit exponent adder for E8M0 scales, a multiplier of the scales' significands otherwise), of
+    the accumulator's adder and register (FP32 by default, as the MX specification accumulates)."""
+    g = max(fmt.block or 1, 1)
     tree = _features("int_add", block_tree_width(fmt), 0)
     scale_p = fmt.scale_significand_bits
     scale = _features("int_add", 8, 0) + (_features("int_mult", scale_p, 0) if scale_p > 1 else 0.0)
-    per_block = scale + _adder(accumulator if accumulator is not None else Float32())
-    return _multiplier(fmt.element) + tree + per_block / max(fmt.block or 1, 1)
+    acc = _shape(accumulator if accumulator is not None else Float32())
+    per_block = scale + _adder(acc) + _features("register", _width(acc), 0)
+    return _multiplier(fmt.element) + tree + _features("register", 2 * fmt.element.bits, 0) + per_block / g
 
 
 def _mac_features(fmt: Format, accumulator: Format | None) -> np.ndarray:
-    """Features of a MAC unit: the operands' multiplier and the accumulator's adder (by default
-    a fixed-point adder twice the operand width, or a float adder of the operand format); a
-    block-scaled format's as `_block_features` says."""
+    """Features of a MAC unit: the operands' multiplier, the accumulator's adder, and registers for
+    both operands and the accumulator; a block-scaled format's as `_block_features` says."""
     if fmt.scale_sharing != "none":
         if fmt.scale_sharing != "block":
             raise UnsupportedFormat(f"the MAC model prices blocks, not a per-channel or per-tensor scale ({fmt})")
         return _block_features(cast(ScaledFormat, fmt), accumulator)
-    kind, p, _ = _shape(fmt)
-    if accumulator is not None:
-        add = _adder(accumulator)
-    else:  # a fixed-point sum twice the operand width, or a float adder of the operand format
-        add = _features("int_add", 2 * p, 0) if kind == "fixed" else _adder(fmt)
-    return _multiplier(fmt) + add
+    acc = _accumulator_shape(fmt, accumulator)
+    return _multiplier(fmt) + _adder(acc) + _features("register", 2 * _width(_shape(fmt)) + _width(acc), 0)
 
 
-def _relative_delay(k: float, width: float) -> float:
-    return 1.0 + k * (math.log2(width) - 5.0)
+def _log2(x: float) -> float:
+    return math.log2(x) if x > 1 else 0.0
 
 
-def _width(fmt: Format) -> float:
-    if fmt.scale_sharing != "none":  # the element datapath sets the cycle; the tree is pipelined
-        fmt = cast(ScaledFormat, fmt).element
-    kind, p, e = _shape(fmt)
-    return p + e if kind == "float" else 2 * p
+def _tree_levels(rows: int) -> int:
+    """Full-adder levels that reduce `rows` partial products to two (Dadda's sequence 2, 3, 4, 6, 9, ...)."""
+    levels, height = 0, 2
+    while height < rows:
+        height, levels = math.floor(1.5 * height), levels + 1
+    return levels
 
 
-def _fit_log(rows: list[tuple[str, np.ndarray, float]], extra, n_extra: int) -> np.ndarray:
-    """Positive parameters (coefficients, then `n_extra` more) minimizing squared log errors of
-    the rows plus the residuals `extra(params)` returns."""
+def _multiplier_levels(p: int) -> float:
+    """Partial products (1 level), the reduction tree (2 levels per full adder) and a 2p-bit
+    parallel-prefix adder (2 log2 2p + 1)."""
+    return 1 + 2 * _tree_levels(p) + 2 * _log2(2 * p) + 1
+
+
+def _adder_levels(shape: tuple[str, int, int]) -> float:
+    """A parallel-prefix integer adder (2 log2 w + 1); a float adder adds exponent compare,
+    alignment shift, leading-zero count and normalization shift, and rounding."""
+    kind, p, e = shape
+    if kind == "fixed":
+        return 2 * _log2(p) + 1
+    return (_log2(e) + 2) + _log2(p) + (2 * _log2(p) + 1) + 2 * _log2(p) + (_log2(p) + 1)
+
+
+def logic_levels(fmt: Format | str, accumulator: Format | str | None = None) -> float:
+    """Logic levels on a MAC unit's critical path: register overhead, multiplier, accumulator's
+    adder (a block-scaled unit: the element multiplier and one adder of its block tree, the tree
+    and the accumulation across blocks being pipelined)."""
+    fmt = as_format(fmt)
+    if fmt.scale_sharing != "none":
+        scaled = cast(ScaledFormat, fmt)
+        return REGISTER_LEVELS + _multiplier_levels(_shape(scaled.element)[1]) + _adder_levels(("fixed", block_tree_width(scaled), 0))
+    acc = _accumulator_shape(fmt, None if accumulator is None else as_format(accumulator))
+    return REGISTER_LEVELS + _multiplier_levels(_shape(fmt)[1]) + _adder_levels(acc)
+
+
+def _fit_map(rows: list[tuple[str, np.ndarray, float]]) -> tuple[float, np.ndarray]:
+    """Cost per gate equivalent and per-coefficient factors (the maximum a posteriori estimate:
+    log errors of the rows over DATA_SIGMA, log factors over PRIOR_SIGMA, factors within PRIOR_LIMIT)."""
     from scipy.optimize import least_squares
 
+    prior = np.array([GATE_PRIORS[c] for c in COEFFS])
     a = np.array([r[1] for r in rows])
     t = np.array([r[2] for r in rows])
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        c = np.exp(np.clip(theta, -60, 30))
-        return np.concatenate([np.log(a @ c[: a.shape[1]]) - np.log(t), extra(c)])
+        c = np.exp(theta[0] + theta[1:]) * prior
+        return np.concatenate([(np.log(a @ c) - np.log(t)) / DATA_SIGMA, theta[1:] / PRIOR_SIGMA])
 
-    start = np.concatenate([np.log(np.maximum(np.linalg.lstsq(a, t, rcond=None)[0], 1e-3)), np.full(n_extra, -2.0)])
-    return np.exp(np.clip(least_squares(residuals, start, method="trf").x, -60, 30))
+    n = len(COEFFS)
+    start = np.concatenate([[math.log(float(np.median(t / (a @ prior))))], np.zeros(n)])
+    bounds = (np.concatenate([[-60.0], np.full(n, -PRIOR_LIMIT)]), np.concatenate([[30.0], np.full(n, PRIOR_LIMIT)]))
+    theta = least_squares(residuals, start, bounds=bounds, method="trf").x
+    return float(math.exp(theta[0])), np.exp(theta[1:])
 
 
 def fit(technology: str = "horowitz45") -> dict[str, Any]:
-    """Fit energy, area and delay coefficients; returns the content of hill_mac_fit.yaml."""
+    """Fit energy and area coefficients to a technology's operator table; returns the content of
+    hill_mac_fit.yaml, with Hill's published MAC ratios as held-out checks."""
     tech = load_table(technology)
-    fp32 = _features("float_mac", 24, 8)
-    hill = [(as_format(h["format"]), h) for h in HILL_POINTS]
-    feats = {str(f): _features("float_mac", f.significand_bits, f.exponent_bits) for f, _ in hill}
-
-    def energy_extra(c: np.ndarray) -> np.ndarray:
-        return np.array([math.log((fp32 @ c) / (feats[str(f)] @ c)) - math.log(h["energy_saving"]) for f, h in hill])
-
-    def area_delay_extra(c: np.ndarray) -> np.ndarray:
-        area, k = c[:-1], c[-1]
-        out = []
-        for f, h in hill:
-            speed = (fp32 @ area) / (feats[str(f)] @ area) / _relative_delay(k, _width(f))
-            out.append(math.log(max(speed, 1e-9)) - math.log(h["speedup"]))
-        return np.array(out)
-
-    energy = _fit_log(_calibration(tech, "energy_pj"), energy_extra, 0)
-    area_k = _fit_log(_calibration(tech, "area_um2"), area_delay_extra, 1)
     out: dict[str, Any] = {
-        "source": f"fit of quantscope.cost.mac to {tech['source']} and Hill et al. Section 4.2",
-        "coefficients": {"energy_pj": {k: float(v) for k, v in zip(COEFFS, energy)},
-                         "area_um2": {k: float(v) for k, v in zip(COEFFS, area_k[:-1])}},
-        "delay": {"k": float(area_k[-1])},
-        "residuals": [],
+        "source": f"gate-count priors (NanGate 45 nm cells) fitted to {tech['source']}; Hill et al. Section 4.2 held out",
+        "coefficients": {}, "per_gate": {}, "prior_factors": {}, "residuals": [], "held_out": [],
     }
-    model = MacModel(out["coefficients"], out["delay"])
     for metric in ("energy_pj", "area_um2"):
-        c = np.array([out["coefficients"][metric][k] for k in COEFFS])
-        for label, row, value in _calibration(tech, metric):
+        rows = _calibration(tech, metric)
+        per_gate, factors = _fit_map(rows)
+        c = per_gate * factors * np.array([GATE_PRIORS[k] for k in COEFFS])
+        out["per_gate"][metric] = per_gate
+        out["prior_factors"][metric] = {k: round(float(v), 4) for k, v in zip(COEFFS, factors)}
+        out["coefficients"][metric] = {k: float(v) for k, v in zip(COEFFS, c)}
+        for label, row, value in rows:
             m = float(row @ c)
             out["residuals"].append({"metric": metric, "point": label, "published": value, "model": round(m, 4), "rel_error": round(m / value - 1, 4)})
-    for f, h in hill:
-        for key, value in (("speedup", model.speedup(f)), ("energy_saving", model.energy_saving(f))):
-            out["residuals"].append({"metric": key, "point": f"Hill {h['format']}", "published": h[key], "model": round(value, 4),
-                                     "rel_error": round(value / h[key] - 1, 4)})
+    model = MacModel(out["coefficients"])
+    for h in HILL_POINTS:
+        for key, value in (("speedup", model.speedup(h["format"])), ("energy_saving", model.energy_saving(h["format"]))):
+            out["held_out"].append({"metric": key, "point": f"Hill {h['format']}", "published": h[key], "model": round(value, 4),
+                                    "rel_error": round(value / h[key] - 1, 4)})
     return out
 
 
@@ -216,13 +265,11 @@ class MacModel:
     """A fitted MAC model: `energy`, `area`, `delay` of one MAC unit, and derived ratios."""
 
     coefficients: dict[str, dict[str, float]]
-    delay_coefficients: dict[str, float]
 
     @classmethod
     def load(cls, path: str | Path = FIT_FILE) -> MacModel:
         """The shipped fit (or a user's file of the same shape)."""
-        data = yaml.safe_load(Path(path).read_text())
-        return cls(data["coefficients"], data["delay"])
+        return cls(yaml.safe_load(Path(path).read_text())["coefficients"])
 
     def _value(self, metric: str, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         c = np.array([self.coefficients[metric][k] for k in COEFFS])
@@ -236,13 +283,13 @@ class MacModel:
         """Area of one MAC unit in um^2 (45 nm scale); the adder is the accumulator's when given."""
         return self._value("area_um2", fmt, accumulator)
 
-    def delay(self, fmt: Format | str) -> float:
-        """Critical-path delay relative to a float32 MAC."""
-        return _relative_delay(self.delay_coefficients["k"], _width(as_format(fmt)))
+    def delay(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
+        """Critical-path delay relative to a float32 MAC (`logic_levels` over float32's)."""
+        return logic_levels(fmt, accumulator) / logic_levels(Float32())
 
-    def speedup(self, fmt: Format | str) -> float:
+    def speedup(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         """Throughput at fixed area over float32: (A32/A) x (D32/D)."""
-        return (self.area(Float32()) / self.area(fmt)) * (self.delay(Float32()) / self.delay(fmt))
+        return (self.area(Float32()) / self.area(fmt, accumulator)) * (1.0 / self.delay(fmt, accumulator))
 
     def energy_saving(self, fmt: Format | str) -> float:
         """Energy of a float32 MAC over this format's."""
@@ -276,7 +323,7 @@ def mac_plan_cost(model: nn.Module, plan: PrecisionPlan, example_input: torch.Te
             rows.append((c.info.macs, max((second, c.precision.data), key=lambda f: f.bits), c.precision.accumulator))
     f32 = Float32()
     total = sum(n for n, _, _ in rows)
-    time = sum(n * mac.area(f, a) * mac.delay(f) for n, f, a in rows)
+    time = sum(n * mac.area(f, a) * mac.delay(f, a) for n, f, a in rows)
     energy = sum(n * mac.energy(f, a) for n, f, a in rows)
     return MacPlanCost(total * mac.area(f32) * mac.delay(f32) / time, total * mac.energy(f32) / energy)
 
@@ -285,8 +332,10 @@ def main() -> None:
     """Refit and write data/hill_mac_fit.yaml, printing the residuals."""
     result = fit()
     write_atomic(FIT_FILE, "# Generated by `python -m quantscope.cost.mac`; see quantscope/cost/mac.py.\n" + yaml.safe_dump(result, sort_keys=False))
-    for r in result["residuals"]:
-        print(f"{r['metric']:14s} {r['point']:22s} published {r['published']:9.3f} model {r['model']:9.3f} ({100 * r['rel_error']:+.1f}%)")
+    for kind in ("residuals", "held_out"):
+        print(f"{kind}:")
+        for r in result[kind]:
+            print(f"  {r['metric']:14s} {r['point']:22s} published {r['published']:9.3f} model {r['model']:9.3f} ({100 * r['rel_error']:+.1f}%)")
 
 
 if __name__ == "__main__":

@@ -291,12 +291,16 @@ class Evaluator:
                 accuracy=metrics.topk_accuracy(logits, self.dataset.labels),
                 mismatch=metrics.decision_mismatch(self.float_decisions, logits.argmax(-1)),
                 r2=metrics.r_squared(self.float_probe, logits[: len(self.float_probe)]),
-                costs=_costs(self.costs, self.model, plan, self.example),
+                costs=self.costs_of(plan),
                 metrics=self._metrics(logits),
             )
         self._cache[plan] = point
         self.evaluations += 1
         return point
+
+    def costs_of(self, plan: PrecisionPlan) -> dict[str, float]:
+        """The evaluator's costs of `plan` under the current cost models (no evaluation)."""
+        return _costs(self.costs, self.model, plan, self.example)
 
     def r2_only(self, plan: PrecisionPlan) -> float:
         """The last-layer R^2 on the first `r2_inputs` examples only (Hill's cheap probe); the

@@ -16,6 +16,7 @@ from .. import data
 from ..emulation import OpTable, layers
 from ..executors import InProcess
 from ..files import write_atomic
+from ..plan import PrecisionPlan
 from ..results import study_info
 from ..search.evaluate import Evaluator, Qat
 from ..store import STORE_FILE, Store, content_key, points_in
@@ -90,7 +91,9 @@ def _write_info(out: Path, cfg: StudyConfig, fm: FloatModel, ctx: RunContext, ta
 def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[str], None]) -> tuple[int, int]:
     """One run, unless it finished earlier with the same settings: (evaluated, reused)."""
     cfg, store = ctx.cfg, ctx.store
-    run_key = content_key(run.model_dump(mode="json"), ctx.evaluator.fingerprint, cfg.qat.model_dump() if run.qat else None)
+    version = RUN_KINDS[run.kind].version
+    run_key = content_key(run.model_dump(mode="json"), ctx.evaluator.fingerprint, cfg.qat.model_dump() if run.qat else None,
+                          *((version,) if version > 1 else ()))  # version 1 keeps the keys of runs stored before versions
     done = store.run_summary(cfg.name, run.name)
     if done is not None and done.get("config_key") == run_key:
         reused = len(store.members(cfg.name, run.name))
@@ -105,6 +108,31 @@ def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[s
     store.finish_run(cfg.name, run.name, run.kind, summary.to_dict(), keys, [p.labels for p in outcome.points])
     log(f"run {run.name}: {len(outcome.points)} points ({ex.evaluated} evaluated, {ex.reused} from the store) in {summary.seconds:.1f} s")
     return ex.evaluated, ex.reused
+
+
+def _refresh_costs(ctx: RunContext, log: Callable[[str], None]) -> int:
+    """Recompute the costs of the study's stored points when the cost models changed since they
+    were stored (evaluations are kept: costs depend on the plan only); returns how many changed."""
+    from ..cost import models_digest
+
+    marker, digest = f"cost-models:{ctx.cfg.name}", models_digest()
+    stored = ctx.store.get_artifact(marker)
+    if stored is not None and stored.get("digest") == digest:
+        return 0
+    changed: dict[str, dict[str, Any]] = {}
+    for row in ctx.store.members(ctx.cfg.name):
+        if row["key"] in changed:
+            continue
+        record = ctx.store.get(row["key"])
+        assert record is not None
+        costs = ctx.evaluator.costs_of(PrecisionPlan.from_dict(record["plan"]))
+        if costs != record.get("costs"):
+            changed[row["key"]] = {**record, "costs": costs}
+    ctx.store.replace(changed)
+    ctx.store.put_artifact(marker, {"digest": digest})
+    if changed:
+        log(f"costs of {len(changed)} stored points recomputed: the cost models changed since they were stored")
+    return len(changed)
 
 
 def _check_folder(out: Path, name: str) -> None:
@@ -124,6 +152,7 @@ def _run_all(cfg: StudyConfig, base: Path, out: Path, store: Store, executor: An
     for run in cfg.runs:
         run.check_ops(table)
     _write_info(out, cfg, fm, ctx, table)
+    _refresh_costs(ctx, log)
     log(f"study {cfg.name}: float accuracy {ctx.evaluator.float_accuracy:.4f} on {len(eval_set)} {cfg.dataset.eval_split} examples")
     with _progress(progress) as bar:
         return [_run(ctx, run, executor, bar, log) for run in cfg.runs]

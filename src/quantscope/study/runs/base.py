@@ -143,3 +143,4 @@ class RunKind:
     execute: Callable[[RunContext, Any, StoredExecutor], Outcome]
     tables: Callable[[StudyResults, RunResult, bool], list[Table]]
     figures: Callable[[], list[FigureSpec]] = lambda: []
+    version: int = 1  # part of a finished run's key: a bump redoes runs stored by older releases (their points are reused)

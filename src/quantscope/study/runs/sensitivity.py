@@ -102,4 +102,5 @@ def figures() -> list[FigureSpec]:
                        "(like Judd et al., Figure 3).", _figure, wide=True)]
 
 
-KIND = RunKind("sensitivity", SensitivityRun, SensitivitySummary, execute, tables, figures)
+# version 2: plans setting one op's weights over a reference with per-op data are stored whole (version 1 kept the weights only)
+KIND = RunKind("sensitivity", SensitivityRun, SensitivitySummary, execute, tables, figures, version=2)
