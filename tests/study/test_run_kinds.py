@@ -68,3 +68,28 @@ def test_the_ladder_kind_chooses_formats_per_op_and_reports_them(tmp_path):
     from quantscope.report.glossary import explain
 
     assert all(explain(c) for t in tables.values() for c in t.columns if c), "every column has a glossary entry"
+
+
+def test_the_bounds_design_options_take_the_smallest_pair_meeting_each_target_per_theorem_and_offset():
+    from quantscope.report.results import RunResult
+    from quantscope.study.runs.bounds import BoundRow, BoundsSummary, tables
+
+    # offset 0 at B = 2..5 and the rule's +1; Theorem 2 tighter than Theorem 1
+    t1 = {2: 0.5, 3: 0.1, 4: 0.009, 5: 0.002}
+    rows = [BoundRow(b, b + off, off, t1[b] / (1 + off), t1[b] / (4 * (1 + off)), 0.001 * b, 0.02 + 0.001 * b) for off in (0, 1) for b in t1]
+    summary = BoundsSummary(rule_offset=1, targets=(0.01, 0.2), rows=tuple(rows))
+    points = [{"labels": {"b_a": r.b_a, "b_w": r.b_w}, "costs": {"full_adders": 1e6 * r.b_a * r.b_w, "representational_bits": 2e6 * r.b_w}}
+              for r in rows]
+    options = tables(None, RunResult("b", "bounds", summary, points), False)[1]  # type: ignore[arg-type]
+    chosen = [(o[0], o[1], o[2], o[6], o[7]) for o in options.rows]
+    # Theorem 1 = t1 / (1 + offset), Theorem 2 = a quarter of that; worked by hand:
+    assert chosen == [
+        ("p_m ≤ 1% by Theorem 1, B_W = B_A", "4", "4", "16.000", "8.000"),              # 0.009
+        ("p_m ≤ 1% by Theorem 2, B_W = B_A", "4", "4", "16.000", "8.000"),              # 3 gives 0.025
+        ("p_m ≤ 1% by Theorem 1, B_W = B_A +1 (rule)", "4", "5", "20.000", "10.000"),   # 0.0045
+        ("p_m ≤ 1% by Theorem 2, B_W = B_A +1 (rule)", "4", "5", "20.000", "10.000"),   # 3 gives 0.0125
+        ("p_m ≤ 20% by Theorem 1, B_W = B_A", "3", "3", "9.000", "6.000"),
+        ("p_m ≤ 20% by Theorem 2, B_W = B_A", "2", "2", "4.000", "4.000"),              # 0.125
+        ("p_m ≤ 20% by Theorem 1, B_W = B_A +1 (rule)", "3", "4", "12.000", "8.000"),   # 2 gives 0.25
+        ("p_m ≤ 20% by Theorem 2, B_W = B_A +1 (rule)", "2", "3", "6.000", "6.000"),
+    ]

@@ -10,6 +10,7 @@ HEADERS: dict[str, str] = {
     "traffic": "data traffic (× float32)",
     "energy_uj": "energy (µJ per example)",
     "full_adders": "full adders (per example)",
+    "representational_bits": "representational cost (bits per example)",
     "parameter_bits": "parameter memory (bits)",
     "mac_speedup": "MAC speedup (× float32)",
     "mac_energy_saving": "MAC energy saving (× float32)",
@@ -25,6 +26,8 @@ _COSTS = {
                                "sequence) on their 65 nm design at the plan's widths, in microjoules.",
     "full adders (per example)": "Sakr et al.'s computational cost: one-bit full adders in the multipliers (Baugh-Wooley) and adder "
                                  "trees (ripple carry) of every dot product of one example at the plan's weight and data bits.",
+    "representational cost (bits per example)": "Sakr et al.'s representational cost: bits of every product op's activation "
+                                                "operands and weights of one example at the plan's widths (|A| B_A + |W| B_W).",
     "parameter memory (bits)": "Bits to store every weight and bias at the plan's widths.",
     "MAC speedup (× float32)": "Hill et al.'s MAC-unit model: multiply-accumulate throughput at the same silicon area as float32 "
                                "units (higher is faster; fixed and float formats only).",
@@ -76,6 +79,11 @@ GLOSSARY: dict[str, str] = {
                                 "uniform noise of one step in place of rounding (the theorems' own model).",
     "bound holds (T1 / T2)": "Whether each bound is at least the simulated mismatch; 'outside the theorems' assumptions' where it "
                              "covers the noise model but not rounding or saturation.",
+    "design option": "Which bound, target and weight/activation relation chose the pair (Sakr et al.'s Table 1).",
+    "bound": "The chosen theorem's bound on the mismatch probability at that pair.",
+    "test error (%)": "Measured test error of the fixed-point network at that pair, on the evaluated examples.",
+    "full adders (10^6)": "Sakr et al.'s computational cost per example, in millions of one-bit full adders.",
+    "representational cost (10^6 bits)": "Sakr et al.'s representational cost per example (activations and weights), in millions of bits.",
     "test error bound (%)": "Float test error plus Theorem 2's bound: an upper bound on the quantized network's test error.",
 }
 

@@ -92,6 +92,10 @@ def _adders(model, plan, x):
     return float(cost.adder_cost(model, plan, x).computational)
 
 
+def _representational(model, plan, x):
+    return float(cost.adder_cost(model, plan, x).representational)
+
+
 def _param_bits(model, plan, x):
     return float(sum(r.weight_bits + r.bias_bits for r in cost.footprint(model, plan, x)))
 
@@ -109,6 +113,7 @@ COST_MODELS: dict[str, Callable[[nn.Module, PrecisionPlan, torch.Tensor], float]
     "traffic": _traffic,          # Judd data traffic ratio vs 32 bits (batch use case)
     "energy_uj": _energy,         # Hashemi accelerator energy per image
     "full_adders": _adders,       # Sakr computational cost per image
+    "representational_bits": _representational,  # Sakr representational cost: activations and weights
     "parameter_bits": _param_bits,
     "mac_speedup": _mac_speedup,  # Hill: MAC throughput at fixed area over float32 (fixed/float only)
     "mac_energy_saving": _mac_energy_saving,  # Hill: MAC energy of float32 over this plan's

@@ -37,6 +37,9 @@ class BoundsRun(RunConfig):
     ranges: Literal["max", "paper"] = Field(
         "max", description="range convention: each operand's power-of-two range holding its maximum, or Sakr's [-1, 1) / [0, 2)")
     simulate: bool = True
+    targets: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: [0.01], description="mismatch targets of the design options: the smallest pair whose bound is at "
+        "most each target, at B_W = B_A and at the rule's offset, by each theorem (Sakr's Table 1)")
 
     @model_validator(mode="after")
     def _no_qat(self) -> BoundsRun:
@@ -68,7 +71,7 @@ class BoundRow:
 
 @dataclass(frozen=True)
 class BoundsSummary(RunSummary):
-    """E_A, E_W, the rule's offset, the float error, and one row per precision pair."""
+    """E_A, E_W, the rule's offset, the float error, the design options' targets, and one row per precision pair."""
 
     e_a: float = 0.0
     e_w: float = 0.0
@@ -77,6 +80,7 @@ class BoundsSummary(RunSummary):
     estimation_examples: int = 0
     estimation_split: str = "eval"
     ranges: str = "max"
+    targets: tuple[float, ...] = (0.01,)
     rows: tuple[BoundRow, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +90,7 @@ class BoundsSummary(RunSummary):
     def from_dict(cls, d: dict[str, Any]) -> BoundsSummary:
         base = super().from_dict(d)
         assert isinstance(base, BoundsSummary)
-        return cls(**{**asdict(base), "rows": tuple(BoundRow(**r) for r in d.get("rows", ()))})
+        return cls(**{**asdict(base), "targets": tuple(d.get("targets", (0.01,))), "rows": tuple(BoundRow(**r) for r in d.get("rows", ()))})
 
 
 def _estimate(ctx: RunContext, run: BoundsRun) -> dict[str, Any]:
@@ -141,7 +145,7 @@ def execute(ctx: RunContext, run: BoundsRun, ex: StoredExecutor) -> Outcome:
         rows = _noise_check(ctx, run, rows)
     summary = BoundsSummary(complete=complete, e_a=stored["e_a"], e_w=stored["e_w"], rule_offset=stored["offset"],
                             float_error=1 - ev.float_accuracy, estimation_examples=stored.get("examples", run.estimation),
-                            estimation_split=run.estimation_split, ranges=run.ranges, rows=tuple(rows))
+                            estimation_split=run.estimation_split, ranges=run.ranges, targets=tuple(run.targets), rows=tuple(rows))
     return Outcome(points, summary, ev)
 
 
@@ -162,7 +166,35 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
                "that holds for it is marked outside the theorems' assumptions (rounding there is not that noise).")
     columns = ["B_A", "B_W", "Theorem 1", "Theorem 2", "simulated mismatch (%)", "noise-model mismatch (%)", "bound holds (T1 / T2)",
                "test error bound (%)"]
-    return [Table(f"{run.name}: Sakr bounds", caption, columns, out)]
+    return [Table(f"{run.name}: Sakr bounds", caption, columns, out), _design_options(run)]
+
+
+def _design_options(run: RunResult) -> Table:
+    """Sakr's Table 1: for each target, the smallest pair whose bound meets it at B_W = B_A and at
+    the rule's offset, by each theorem, with its simulated mismatch, test error and costs."""
+    s = run.summary
+    costs = {(p["labels"]["b_a"], p["labels"]["b_w"]): p.get("costs", {}) for p in run.points}
+    offsets = [0] if s.rule_offset == 0 else [0, s.rule_offset]
+    out = []
+    for target in s.targets:
+        for offset in offsets:
+            for theorem in (1, 2):
+                rows = sorted((r for r in s.rows if r.offset == offset and getattr(r, f"theorem{theorem}") <= target), key=lambda r: r.b_a)
+                tag = f"p_m ≤ {100 * target:g}% by Theorem {theorem}, " + ("B_W = B_A" if offset == 0 else f"B_W = B_A {offset:+d} (rule)")
+                if not rows:
+                    out.append([tag, "–", "–", "no pair in the grid meets it", "–", "–", "–", "–"])
+                    continue
+                r = rows[0]
+                c = costs.get((r.b_a, r.b_w), {})
+                fa, rep = c.get("full_adders"), c.get("representational_bits")
+                out.append([tag, str(r.b_a), str(r.b_w), num(getattr(r, f"theorem{theorem}")), pct(r.simulated_mismatch), pct(r.simulated_error),
+                            num(None if fa is None else fa / 1e6), num(None if rep is None else rep / 1e6)])
+    caption = ("Design options as in Sakr et al.'s Table 1: the smallest precision pair of the grid whose bound meets each mismatch "
+               "target, with its simulated mismatch and test error (measured on the evaluated examples) and its computational and "
+               "representational cost per example (activation bits included); a cost the study did not compute shows –.")
+    columns = ["design option", "B_A", "B_W", "bound", "simulated mismatch (%)", "test error (%)", "full adders (10^6)",
+               "representational cost (10^6 bits)"]
+    return Table(f"{run.name}: design options", caption, columns, out)
 
 
 def _verdict(bound: float, simulated: float, noise: float | None) -> str:

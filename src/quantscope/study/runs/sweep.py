@@ -92,7 +92,7 @@ def _hill_caption(results: StudyResults, run: RunResult) -> str:
     hill = {h["format"]: h for h in published.HILL_POINTS}
     seen = [p for p in run.points if p["labels"].get("label") in hill and "mac_speedup" in p["costs"]]
     if seen:
-        caption += " MAC model at Hill et al.'s AlexNet choices (published in parentheses): " + "; ".join(
+        caption += " MAC model (Hill's numbers held out of its fit) at Hill et al.'s AlexNet choices (published in parentheses): " + "; ".join(
             f"{p['labels']['label']} {p['costs']['mac_speedup']:.2f}x speedup ({hill[p['labels']['label']]['speedup']}x)"
             + (f", {p['costs']['mac_energy_saving']:.2f}x energy saving ({hill[p['labels']['label']]['energy_saving']}x)"
                if "mac_energy_saving" in p["costs"] else "") for p in seen) + "."
