@@ -5,6 +5,8 @@ models count the scales."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,13 +99,30 @@ def test_footprint_counts_the_scales(weights, bits):
     assert row.data_bits == 64 * 8 + 2 * 8
 
 
-def test_cost_models_that_do_not_price_block_scaled_macs_say_so():
+def test_sakrs_full_adders_refuse_block_scaled_macs_by_name():
     fc = nn.Linear(64, 32)
     plan = qs.PrecisionPlan.uniform(weights="mxfp4", data="mxfp8<e4m3>")
-    x = torch.randn(1, 64)
-    for model_cost in (cost.accelerator_energy, cost.adder_cost):
-        with pytest.raises(qs.errors.UnsupportedFormat, match="block-scaled"):
-            model_cost(fc, plan, x)
+    with pytest.raises(qs.errors.UnsupportedFormat, match="block-scaled mxfp8<e4m3>"):
+        cost.adder_cost(fc, plan, torch.randn(1, 64))
+
+
+def test_the_accelerator_runs_scaled_formats_on_their_element_row_plus_the_scale_step():
+    """MXINT8's tile is the 8-bit fixed-point row with power raised by the scale step's share of a
+    block MAC: 1/32 of an 8-bit exponent adder over (int8 multiplier + 19-bit tree adder (an element
+    spans 7 binary places, a product 14, plus 5 carry bits) + two
+    8-bit operand registers + 1/32 of the FP32 accumulator and its register), by hand from the
+    fit's coefficients; a per-channel scale keeps the row."""
+    from quantscope.cost.mac import MacModel
+
+    fc, x = nn.Linear(64, 32), torch.randn(1, 64)
+    energy = lambda w, d: cost.accelerator_energy(fc, qs.PrecisionPlan.uniform(weights=w, data=d), x).energy_uj  # noqa: E731
+    c = MacModel.load().coefficients["energy_pj"]
+    fp32_add = 24 * math.log2(24) * c["shift"] + 24 * c["add"] + 8 * c["exp"] + c["ctl"] + 32 * c["reg"]
+    rest = 64 * c["mul2"] + 8 * c["mul1"] + 19 * c["add"] + 16 * c["reg"] + fp32_add / 32
+    step = 8 * c["add"] / 32
+    assert energy("mxint8", "mxint8") == pytest.approx(energy("fixed<8,6>", "fixed<8,6>") * (rest + step) / rest, rel=1e-9)
+    assert energy("int8<channel>", "fixed<8,auto>") == energy("fixed<8,auto>", "fixed<8,auto>")
+    assert cost.accelerator_energy(fc, qs.PrecisionPlan.uniform(weights="nvfp4", data="nvfp4"), x).layers[0].entry == "nvfp4~float4"
 
 
 def test_the_mac_model_prices_a_block_scaled_mac_per_element():

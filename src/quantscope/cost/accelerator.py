@@ -18,19 +18,23 @@ bits (B = the wider of weights and data) interpolates power, area and time facto
 between the listed 4, 8, 16 and 32 bits (extrapolating from the nearest segment outside, never
 below binary's figures); powers of two and binary weights use their rows whatever the exponent
 width and data width; any float format uses the float row scaled by fixed(B)/fixed(32) at its
-width B. Optionally, main-memory energy for the traffic of `memory.traffic` is added.
+width B. Scaled formats (*predicted*: no published accelerator runs them) take their element
+formats' row, and block-scaled ones scale its power and area by the MAC model's share of the scale
+step in a block MAC (element multiplier + block adder tree + 1/G of the scale step and of the
+accumulator, `MacModel.scale_overhead`); per-channel and per-tensor scales, applied once per output, keep the element row. Optionally,
+main-memory energy for the traffic of `memory.traffic` is added.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from ..errors import UnsupportedFormat
+from ..formats import ScaledFormat
 from ..plan import LayerPrecision, PrecisionPlan
 from .layers import CostLayer, cost_layers, load_table
 
@@ -76,9 +80,9 @@ def _fixed_entry(table: dict[str, Any], bits: int) -> TileEntry:
 def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     """The tile's figures for an op's (weights, data) formats (rule in the module docstring)."""
     w, d = precision.weights, precision.data
-    scaled = [str(f) for f in (w, d) if f.scale_sharing != "none"]
+    scaled = [cast(ScaledFormat, f) for f in (w, d) if f.scale_sharing != "none"]
     if scaled:
-        raise UnsupportedFormat(f"the accelerator model's tiles do not cover block-scaled formats ({scaled[0]}) yet")
+        return _scaled_entry(precision, scaled, table)
     if w.datapath == "sign":
         return _row(table, "binary")
     if w.datapath == "shift":
@@ -91,6 +95,24 @@ def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
         return TileEntry(f"float{bits}", f.area_mm2 * fixed.area_mm2 / fixed32.area_mm2,
                          f.power_mw * fixed.power_mw / fixed32.power_mw, fixed.time_factor)
     return _fixed_entry(table, bits)
+
+
+def _scaled_entry(precision: LayerPrecision, scaled: list[ScaledFormat], table: dict[str, Any]) -> TileEntry:
+    """A tile of scaled formats: the row of their element formats, with power and area scaled by
+    the MAC model's share of the scale step in a block MAC (`MacModel.scale_overhead`: the block
+    MAC over the same without its scale step) for the wider block-scaled operand; per-channel and
+    per-tensor scales apply once per output after the tree and leave the row as it is."""
+    from .mac import MacModel
+
+    elements = replace(precision, **{role: cast(ScaledFormat, f).element for role, f in (("weights", precision.weights),
+                                                                                        ("data", precision.data)) if f.scale_sharing != "none"})
+    base = tile_entry(elements, table)
+    blocks = [f for f in scaled if f.scale_sharing == "block"]
+    if not blocks:
+        return replace(base, key=f"{scaled[0]}~{base.key}")
+    widest = max(blocks, key=lambda f: f.element.bits)
+    energy, area = MacModel.load().scale_overhead(widest)
+    return TileEntry(f"{widest}~{base.key}", base.area_mm2 * area, base.power_mw * energy, base.time_factor, base.binary)
 
 
 def layer_cycles(c: CostLayer, table: dict[str, Any], binary: bool = False) -> int:

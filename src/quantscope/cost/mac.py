@@ -149,7 +149,7 @@ def block_tree_width(fmt: ScaledFormat) -> int:
     return 2 * span + math.ceil(math.log2(fmt.block or 1))
 
 
-def _block_features(fmt: ScaledFormat, accumulator: Format | None) -> np.ndarray:
+def _block_features(fmt: ScaledFormat, accumulator: Format | None, scale_step: bool = True) -> np.ndarray:
     """Features of a block-scaled MAC, per element (OCP MX v1.0's dot product; the structure of
     Rouhani et al. 2023, Section 3): the element multiplier, one adder of the block's tree
     (`block_tree_width`), the element operands' registers, and 1/G of the block's scale step (an
@@ -160,7 +160,7 @@ def _block_features(fmt: ScaledFormat, accumulator: Format | None) -> np.ndarray
     scale_p = fmt.scale_significand_bits
     scale = _features("int_add", 8, 0) + (_features("int_mult", scale_p, 0) if scale_p > 1 else 0.0)
     acc = _shape(accumulator if accumulator is not None else Float32())
-    per_block = scale + _adder(acc) + _features("register", _width(acc), 0)
+    per_block = (scale if scale_step else 0.0) + _adder(acc) + _features("register", _width(acc), 0)
     return _multiplier(fmt.element) + tree + _features("register", 2 * fmt.element.bits, 0) + per_block / g
 
 
@@ -271,9 +271,11 @@ class MacModel:
         """The shipped fit (or a user's file of the same shape)."""
         return cls(yaml.safe_load(Path(path).read_text())["coefficients"])
 
+    def _dot(self, metric: str, features: np.ndarray) -> float:
+        return float(features @ np.array([self.coefficients[metric][k] for k in COEFFS]))
+
     def _value(self, metric: str, fmt: Format | str, accumulator: Format | str | None = None) -> float:
-        c = np.array([self.coefficients[metric][k] for k in COEFFS])
-        return float(_mac_features(as_format(fmt), None if accumulator is None else as_format(accumulator)) @ c)
+        return self._dot(metric, _mac_features(as_format(fmt), None if accumulator is None else as_format(accumulator)))
 
     def energy(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         """Energy of one MAC in pJ (45 nm scale); the adder is the accumulator's when given."""
@@ -282,6 +284,15 @@ class MacModel:
     def area(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         """Area of one MAC unit in um^2 (45 nm scale); the adder is the accumulator's when given."""
         return self._value("area_um2", fmt, accumulator)
+
+    def scale_overhead(self, fmt: Format | str) -> tuple[float, float]:
+        """(energy, area) of a block-scaled MAC over the same block MAC without its scale step."""
+        f = as_format(fmt)
+        if f.scale_sharing != "block":
+            raise UnsupportedFormat(f"{f} has no block scale step")
+        with_step, without = _block_features(cast(ScaledFormat, f), None), _block_features(cast(ScaledFormat, f), None, scale_step=False)
+        ratio = lambda metric: self._dot(metric, with_step) / self._dot(metric, without)  # noqa: E731
+        return ratio("energy_pj"), ratio("area_um2")
 
     def delay(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         """Critical-path delay relative to a float32 MAC (`logic_levels` over float32's)."""
