@@ -234,6 +234,7 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT.progress (saved after every epoch)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing checkpoint (or start over an interrupted run)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    normalize: str = typer.Option(None, "--normalize", help="Input normalization: standard, unit or caffe (default: the network's own)."),
 ) -> None:
     """Train a registered network in float and save a checkpoint.
 
@@ -246,11 +247,11 @@ def train_cmd(
     from .train import TrainConfig
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=augment, seed=seed)
-    _train(model, dataset, cfg, width, out, data_dir, resume, force, device)
+    _train(model, dataset, cfg, width, out, data_dir, resume, force, device, normalize)
 
 
 def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | None, data_dir: str | None, resume: bool, force: bool,
-           device: str) -> None:
+           device: str, normalize: str | None = None) -> None:
     """`quantscope train`: check the output first, train resumably, write the checkpoint."""
     import torch
 
@@ -259,6 +260,9 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
 
     spec = models.info(model)
     dataset = dataset or spec.dataset
+    normalize = normalize or spec.normalize
+    if normalize not in data.NORMALIZATIONS:
+        raise ValueError(f"--normalize {normalize!r}: choose one of {', '.join(data.NORMALIZATIONS)}")
     path = Path(out or f"checkpoints/{model}-{dataset}.pt")
     progress_file = path.with_name(path.name + ".progress")
     if path.is_dir():
@@ -271,14 +275,14 @@ def _train(model: str, dataset: str | None, cfg: Any, width: float, out: str | N
         progress_file.unlink(missing_ok=True)
     _writable_folder(path)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    tr = data.load(dataset, "train", data_dir, normalize=spec.normalize)
-    te = data.load(dataset, "test", data_dir, normalize=spec.normalize)
+    tr = data.load(dataset, "train", data_dir, normalize=normalize)
+    te = data.load(dataset, "test", data_dir, normalize=normalize)
     net = models.create(model, width=width, seed=cfg.seed)
     check_fits(net, tr, model)
     net = net.to(device)
     result = train(net, tr, cfg, te, progress=True, progress_file=progress_file, on_epoch=lambda m: _console.print(
         f"epoch {m.epoch:3d}  loss {m.loss:.4f}  train {m.train_accuracy:.4f}  test {m.eval_accuracy:.4f}  {m.seconds:.0f}s"))
-    meta = {"dataset": dataset, "seed": cfg.seed, "accuracy": result.final_accuracy, "epochs": cfg.epochs, "normalize": spec.normalize,
+    meta = {"dataset": dataset, "seed": cfg.seed, "accuracy": result.final_accuracy, "epochs": cfg.epochs, "normalize": normalize,
             "history": [{"epoch": m.epoch, "test_accuracy": m.eval_accuracy, "seconds": m.seconds} for m in result.history]}
     save_checkpoint(path, net.cpu(), meta)
     progress_file.unlink(missing_ok=True)

@@ -129,6 +129,18 @@ def test_digits_ship_offline_with_a_stratified_split():
     assert x.shape == (4, 1, 8, 8) and x.dtype == torch.float32
 
 
+def test_every_normalization_maps_the_raw_pixels_as_documented():
+    ds = data.load("digits", "train")
+    raw = ds.images[:3].to(torch.float64)
+    mean, std = torch.tensor(ds.mean, dtype=torch.float64).view(1, -1, 1, 1), torch.tensor(ds.std, dtype=torch.float64).view(1, -1, 1, 1)
+    expected = {"unit": raw / 16, "standard": (raw / 16 - mean) / std, "caffe": raw - 16 * mean}  # caffe: pixel units minus the mean
+    for name, want in expected.items():
+        got = ds.with_normalize(name).tensors(limit=3)[0]
+        assert torch.allclose(got.double(), want, atol=1e-5), name
+    with pytest.raises(ValueError, match="one of standard, unit, caffe, got 'pixels'"):
+        ds.with_normalize("pixels")
+
+
 def _png(value: int) -> bytes:
     from PIL import Image
 

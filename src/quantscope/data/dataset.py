@@ -14,10 +14,12 @@ from .catalog import SPECS, DatasetSpec
 from .files import locate
 from .readers import read_cifar_python, read_digits, read_idx, read_image_folder, read_svhn_mat, read_text_entries, text_windows
 
-__all__ = ["SPLITS", "VAL_FRACTION", "Dataset", "names", "spec", "val_indices", "load", "fetch"]
+__all__ = ["NORMALIZATIONS", "SPLITS", "VAL_FRACTION", "Dataset", "names", "spec", "val_indices", "load", "fetch"]
 
 SPLITS = ("train", "test", "val", "test_rest")
 VAL_FRACTION = 0.1
+#: input normalizations a dataset offers (see Dataset)
+NORMALIZATIONS = ("standard", "unit", "caffe")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,9 @@ class Dataset:
     """Images as uint8 (N, C, H, W), labels as int64; `batches` yields normalized float tensors.
 
     `normalize="standard"` subtracts the dataset's per-channel mean and divides by its std;
-    `"unit"` only scales to [0, 1] (Caffe's LeNet and Sakr's MLP use that). A text dataset
+    `"unit"` only scales to [0, 1] (Caffe's LeNet and Sakr's MLP use that); `"caffe"` keeps pixel
+    units (0-255) and subtracts the per-channel mean, as Caffe's CIFAR-10 models see their input
+    (Caffe subtracts a per-pixel mean image; the per-channel mean gives the same range). A text dataset
     (`kind="text"`) holds byte tokens (N, T) and next-token labels (N, T); its inputs are int64.
     """
 
@@ -54,9 +58,9 @@ class Dataset:
         return torch.bincount(self.labels.reshape(-1), minlength=len(self.classes)).tolist()
 
     def with_normalize(self, normalize: str) -> Dataset:
-        """The same data normalized differently ("standard" or "unit")."""
-        if normalize not in ("standard", "unit"):
-            raise ValueError(f"normalize must be 'standard' or 'unit', got {normalize!r}")
+        """The same data normalized differently (one of NORMALIZATIONS)."""
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
         return replace(self, normalize=normalize)
 
     def subset(self, index: torch.Tensor | slice) -> Dataset:
@@ -67,10 +71,12 @@ class Dataset:
         """uint8 images -> normalized float32 (text: byte tokens -> int64)."""
         if self.kind == "text":
             return images.long()
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        if self.normalize == "caffe":
+            return images.to(torch.float32).sub_(mean * self.max_value)
         x = images.to(torch.float32).div_(self.max_value)
         if self.normalize == "unit":
             return x
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
         return x.sub_(mean).div_(std)
 

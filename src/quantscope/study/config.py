@@ -52,7 +52,7 @@ class ModelSettings(Strict):
     module: str | None = None
     checkpoint: str | None = None
     width: float = Field(1.0, gt=0)
-    normalize: Literal["standard", "unit"] | None = None
+    normalize: Literal["standard", "unit", "caffe"] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSettings:
