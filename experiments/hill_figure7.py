@@ -3,7 +3,7 @@
     python experiments/hill_figure7.py [--out experiments/results]
 
 Writes heat maps of speedup at fixed area and energy saving for custom floats (exponent bits x
-mantissa bits) and fixed point (integer bits x fraction bits), from the fitted MAC model
+mantissa bits) and fixed point (integer bits x fraction bits), from the structural MAC model
 (quantscope.cost.mac: gate-count priors fitted to Horowitz, Hill's four numbers held out and
 marked on the figure), as PNG and SVG, and the grid as CSV. Runs in seconds.
 """
