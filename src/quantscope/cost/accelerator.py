@@ -80,9 +80,8 @@ def _fixed_entry(table: dict[str, Any], bits: int) -> TileEntry:
 def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     """The tile's figures for an op's (weights, data) formats (rule in the module docstring)."""
     w, d = precision.weights, precision.data
-    scaled = [cast(ScaledFormat, f) for f in (w, d) if f.scale_sharing != "none"]
-    if scaled:
-        return _scaled_entry(precision, scaled, table)
+    if w.scale_sharing != "none" or d.scale_sharing != "none":
+        return _scaled_entry(precision, table)
     if w.datapath == "sign":
         return _row(table, "binary")
     if w.datapath == "shift":
@@ -97,21 +96,20 @@ def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     return _fixed_entry(table, bits)
 
 
-def _scaled_entry(precision: LayerPrecision, scaled: list[ScaledFormat], table: dict[str, Any]) -> TileEntry:
+def _scaled_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     """A tile of scaled formats: the row of their element formats, with power and area scaled by
     the MAC model's share of the scale step in a block MAC (`MacModel.scale_overhead`: the block
     MAC over the same without its scale step) for the wider block-scaled operand; per-channel and
     per-tensor scales apply once per output after the tree and leave the row as it is."""
-    from .mac import MacModel
+    from .mac import shipped
 
-    elements = replace(precision, **{role: cast(ScaledFormat, f).element for role, f in (("weights", precision.weights),
-                                                                                        ("data", precision.data)) if f.scale_sharing != "none"})
-    base = tile_entry(elements, table)
-    blocks = [f for f in scaled if f.scale_sharing == "block"]
+    scaled = {role: cast(ScaledFormat, f) for role in ("weights", "data") if (f := getattr(precision, role)).scale_sharing != "none"}
+    base = tile_entry(replace(precision, **{role: f.element for role, f in scaled.items()}), table)
+    blocks = [f for f in scaled.values() if f.scale_sharing == "block"]
     if not blocks:
-        return replace(base, key=f"{scaled[0]}~{base.key}")
+        return replace(base, key=f"{next(iter(scaled.values()))}~{base.key}")
     widest = max(blocks, key=lambda f: f.element.bits)
-    energy, area = MacModel.load().scale_overhead(widest)
+    energy, area = shipped().scale_overhead(widest)
     return TileEntry(f"{widest}~{base.key}", base.area_mm2 * area, base.power_mw * energy, base.time_factor, base.binary)
 
 

@@ -43,7 +43,7 @@ from ..plan import PrecisionPlan
 from ..published import HILL_POINTS
 from .layers import DATA_DIR, cost_layers, load_table
 
-__all__ = ["FIT_FILE", "COEFFS", "GATE_PRIORS", "fit", "logic_levels", "MacModel", "MacPlanCost", "mac_plan_cost"]
+__all__ = ["FIT_FILE", "COEFFS", "GATE_PRIORS", "fit", "logic_levels", "MacModel", "MacPlanCost", "mac_plan_cost", "shipped"]
 
 FIT_FILE = DATA_DIR / "hill_mac_fit.yaml"
 
@@ -114,13 +114,6 @@ def _calibration(tech: dict[str, Any], metric: str) -> list[tuple[str, np.ndarra
     return rows
 
 
-def _default_accumulator(fmt: Format) -> tuple[str, int, int]:
-    """The adder of a MAC without a plan's accumulator: a fixed-point sum twice the operand width,
-    or a float adder of the operand format."""
-    kind, p, e = _shape(fmt)
-    return ("fixed", 2 * p, 0) if kind == "fixed" else (kind, p, e)
-
-
 def _adder(shape: tuple[str, int, int]) -> np.ndarray:
     kind, p, e = shape
     return _features("int_add", p, 0) if kind == "fixed" else _features("float_add", p, e)
@@ -132,7 +125,12 @@ def _multiplier(fmt: Format) -> np.ndarray:
 
 
 def _accumulator_shape(fmt: Format, accumulator: Format | None) -> tuple[str, int, int]:
-    return _default_accumulator(fmt) if accumulator is None else _shape(accumulator)
+    """The adder's shape: the plan's accumulator, else a fixed-point sum twice the operand width or
+    a float adder of the operand format."""
+    if accumulator is not None:
+        return _shape(accumulator)
+    kind, p, e = _shape(fmt)
+    return ("fixed", 2 * p, 0) if kind == "fixed" else (kind, p, e)
 
 
 def _width(shape: tuple[str, int, int]) -> int:
@@ -290,9 +288,10 @@ class MacModel:
         f = as_format(fmt)
         if f.scale_sharing != "block":
             raise UnsupportedFormat(f"{f} has no block scale step")
-        with_step, without = _block_features(cast(ScaledFormat, f), None), _block_features(cast(ScaledFormat, f), None, scale_step=False)
-        ratio = lambda metric: self._dot(metric, with_step) / self._dot(metric, without)  # noqa: E731
-        return ratio("energy_pj"), ratio("area_um2")
+        scaled = cast(ScaledFormat, f)
+        with_step, without = _block_features(scaled, None), _block_features(scaled, None, scale_step=False)
+        energy, area = (self._dot(m, with_step) / self._dot(m, without) for m in ("energy_pj", "area_um2"))
+        return energy, area
 
     def delay(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
         """Critical-path delay relative to a float32 MAC (`logic_levels` over float32's)."""
@@ -308,7 +307,8 @@ class MacModel:
 
 
 @functools.lru_cache(maxsize=1)
-def _shipped() -> MacModel:
+def shipped() -> MacModel:
+    """The shipped fit, read once."""
     return MacModel.load()
 
 
@@ -326,7 +326,7 @@ def mac_plan_cost(model: nn.Module, plan: PrecisionPlan, example_input: torch.Te
     accumulator format (when the plan sets one), so time ~ sum MACs x area x delay and energy ~
     sum MACs x energy, both against float32 units. Raises ValueError where that wider format is
     one the model does not cover (power-of-two, binary)."""
-    mac = mac or _shipped()
+    mac = mac or shipped()
     rows = []
     for c in cost_layers(model, plan, example_input):
         if c.info.macs:

@@ -120,14 +120,10 @@ def _refresh_costs(ctx: RunContext, log: Callable[[str], None]) -> int:
     if stored is not None and stored.get("digest") == digest:
         return 0
     changed: dict[str, dict[str, Any]] = {}
-    for row in ctx.store.members(ctx.cfg.name):
-        if row["key"] in changed:
-            continue
-        record = ctx.store.get(row["key"])
-        assert record is not None
+    for key, record in ctx.store.get_many([row["key"] for row in ctx.store.members(ctx.cfg.name)]).items():
         costs = ctx.evaluator.costs_of(PrecisionPlan.from_dict(record["plan"]))
         if costs != record.get("costs"):
-            changed[row["key"]] = {**record, "costs": costs}
+            changed[key] = {**record, "costs": costs}
     ctx.store.replace(changed)
     ctx.store.put_artifact(marker, {"digest": digest})
     if changed:
