@@ -88,6 +88,40 @@ def test_non_contiguous_and_threads_give_the_same_bits():
     assert _same_bits(one, two)
 
 
+def _strided_views(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Views whose rows are contiguous but not packed: attention's head split of a chunk of a
+    fused projection, a permuted batch, a column slice, an expanded row, a 1-D slice."""
+    qkv = x[: 65 * 24 * 96].view(65, 24, 96)
+    return {"chunk heads": qkv.chunk(3, -1)[1].unflatten(-1, (4, 8)).permute(1, 2, 0, 3),
+            "permuted batch": qkv.transpose(0, 1), "column slice": qkv[:, :, 5:50],
+            "expanded": x[:37].expand(300, 37), "stepped rows": x[: 2 * 40_000].view(400, 200)[::3, 10:]}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_strided_rows_are_read_in_place_with_the_same_bits(dtype):
+    x = _adversarial(dtype)
+    for name, view in _strided_views(x).items():
+        assert not view.is_contiguous() and native.row_offsets(view) is not None, name
+        for fmt in ("float<4,3>", "fixed<8,3>", "e4m3fn", "fixed<9,3,overflow=wrap>"):
+            for mode in MODES:
+                want, got = _both(lambda mode=mode: qs.quantize(view, fmt, mode, generator=torch.Generator().manual_seed(2)))
+                assert _same_bits(want, got), f"{name} {fmt} {mode}"
+                assert _same_bits(got, qs.quantize(view.contiguous(), fmt, mode, generator=torch.Generator().manual_seed(2)))
+        out = torch.full(view.shape, 7.0, dtype=dtype)
+        with native.use("native"):
+            qs.quantize(view, "float<4,3>", out=out)
+        assert _same_bits(out, qs.quantize(view.contiguous(), "float<4,3>")), name
+
+
+def test_row_offsets_are_where_the_rows_start():
+    base = torch.arange(2 * 3 * 10, dtype=torch.float32).view(2, 3, 10)
+    view = base.transpose(0, 1)[:, :, 2:7]
+    offsets = native.row_offsets(view)
+    assert offsets is not None
+    assert offsets.tolist() == [row[0].item() - view[0, 0, 0].item() for row in view.reshape(-1, 5)]
+    assert native.row_offsets(base.mT) is None
+
+
 ACCUMULATORS = ["fixed<12,4>", "fixed<9,3,overflow=wrap>", "ufixed<10,4>", "fixed<8,-2>", "fixed<32,16>", "float<4,3>", "float<5,10>",
                 "float<3,2,special=none>", "float<4,2,subnormals=off>", "float<5,10,overflow=inf>", "bf16", "pow2<6,4>", "float32"]
 SHAPES = [(1, 7, 13, 5), (2, 33, 9, 21), (3, 2, 20, 40), (4, 50, 9, 1), (1, 1, 1, 1)]

@@ -207,25 +207,32 @@ INLINE double quantize_one_f64(double x, const grid_t *g, prep_f64 p, int kind, 
 }
 
 /* ------------------------------------------------------------------------------ quantize
- * Elementwise, n values: in (float or double) -> work type -> out (same type as in). `uniform`
- * (the work type) holds stochastic rounding's draws, NULL otherwise. */
+ * Elementwise, `rows` runs of n values: in (float or double) -> work type -> out (same type as in),
+ * run r read from in + offsets[r] (offsets NULL: packed) and written packed to out. `uniform` (the
+ * work type, packed like out) holds stochastic rounding's draws, NULL otherwise. */
 #define QUANTIZE_CASES(NAME, kind)                                                                         \
-    case kind * 4 + NEAREST: NAME##_body(in, out, uniform, n, g, kind, NEAREST); break;                    \
-    case kind * 4 + FLOOR: NAME##_body(in, out, uniform, n, g, kind, FLOOR); break;                        \
-    case kind * 4 + TOWARD_ZERO: NAME##_body(in, out, uniform, n, g, kind, TOWARD_ZERO); break;            \
-    case kind * 4 + STOCHASTIC: NAME##_body(in, out, uniform, n, g, kind, STOCHASTIC); break;
+    case kind * 4 + NEAREST: NAME##_body(in, out, uniform, rows, n, offsets, g, kind, NEAREST); break;     \
+    case kind * 4 + FLOOR: NAME##_body(in, out, uniform, rows, n, offsets, g, kind, FLOOR); break;         \
+    case kind * 4 + TOWARD_ZERO: NAME##_body(in, out, uniform, rows, n, offsets, g, kind, TOWARD_ZERO);    \
+        break;                                                                                             \
+    case kind * 4 + STOCHASTIC: NAME##_body(in, out, uniform, rows, n, offsets, g, kind, STOCHASTIC); break;
 
 #define DEFINE_QUANTIZE(NAME, TIN, TW, S)                                                                  \
-    INLINE void NAME##_body(const TIN *in, TIN *out, const TW *uniform, int64_t n, const grid_t *g,        \
-                            int kind, int mode) {                                                          \
+    INLINE void NAME##_body(const TIN *in, TIN *out, const TW *uniform, int64_t rows, int64_t n,           \
+                            const int64_t *offsets, const grid_t *g, int kind, int mode) {                 \
         prep_##S p = prepare_##S(g);                                                                       \
-        for (int64_t i = 0; i < n; i++) {                                                                  \
-            TW u = mode == STOCHASTIC ? uniform[i] : (TW)0;                                                \
-            out[i] = (TIN)quantize_one_##S((TW)in[i], g, p, kind, mode, u);                                \
+        for (int64_t r = 0; r < rows; r++) {                                                               \
+            const TIN *src = in + (offsets ? offsets[r] : r * n);                                          \
+            TIN *dst = out + r * n;                                                                        \
+            const TW *uni = uniform ? uniform + r * n : NULL;                                              \
+            for (int64_t i = 0; i < n; i++) {                                                              \
+                TW u = mode == STOCHASTIC ? uni[i] : (TW)0;                                                \
+                dst[i] = (TIN)quantize_one_##S((TW)src[i], g, p, kind, mode, u);                           \
+            }                                                                                              \
         }                                                                                                  \
     }                                                                                                      \
-    CLONES static void NAME(const TIN *in, TIN *out, const TW *uniform, int64_t n, const grid_t *g,        \
-                            int mode) {                                                                    \
+    CLONES static void NAME(const TIN *in, TIN *out, const TW *uniform, int64_t rows, int64_t n,           \
+                            const int64_t *offsets, const grid_t *g, int mode) {                           \
         switch (g->kind * 4 + mode) {                                                                      \
             QUANTIZE_CASES(NAME, GRID_FLOAT)                                                               \
             QUANTIZE_CASES(NAME, GRID_FLOAT_ANY)                                                           \
@@ -362,25 +369,28 @@ static int check_mode(int mode) {
     return 1;
 }
 
-/* quantize(variant, in, out, uniform, n, grid, mode): variant 0 float->float in float, 1 float in
- * double, 2 double; pointers as integers (uniform 0 unless stochastic). */
+/* quantize(variant, in, out, uniform, rows, n, offsets, grid, mode): `rows` runs of n values, run r
+ * of the input at element offsets[r] (offsets 0: packed like out), out's (and uniform's) packed;
+ * variant 0 float->float in float, 1 float in double, 2 double; pointers as integers (uniform 0
+ * unless stochastic). */
 static PyObject *py_quantize(PyObject *self, PyObject *args) {
     int variant, mode;
-    unsigned long long pin, pout, puni;
-    long long n;
+    unsigned long long pin, pout, puni, poffsets;
+    long long rows, n;
     PyObject *grid;
     grid_t g;
-    if (!PyArg_ParseTuple(args, "iKKKLOi", &variant, &pin, &pout, &puni, &n, &grid, &mode)) return NULL;
+    if (!PyArg_ParseTuple(args, "iKKKLLKOi", &variant, &pin, &pout, &puni, &rows, &n, &poffsets, &grid, &mode)) return NULL;
     if (!parse_grid(grid, &g) || !check_mode(mode)) return NULL;
     if ((mode == STOCHASTIC) != (puni != 0)) return PyErr_Format(PyExc_ValueError, "uniforms go with stochastic rounding only");
     if (g.kind == GRID_WRAP && variant == 0) return PyErr_Format(PyExc_ValueError, "wrapping grids work in double");
+    const int64_t *offsets = (const int64_t *)poffsets;
     Py_BEGIN_ALLOW_THREADS
     if (variant == 0)
-        quantize_f32_f32((const float *)pin, (float *)pout, (const float *)puni, n, &g, mode);
+        quantize_f32_f32((const float *)pin, (float *)pout, (const float *)puni, rows, n, offsets, &g, mode);
     else if (variant == 1)
-        quantize_f32_f64((const float *)pin, (float *)pout, (const double *)puni, n, &g, mode);
+        quantize_f32_f64((const float *)pin, (float *)pout, (const double *)puni, rows, n, offsets, &g, mode);
     else
-        quantize_f64_f64((const double *)pin, (double *)pout, (const double *)puni, n, &g, mode);
+        quantize_f64_f64((const double *)pin, (double *)pout, (const double *)puni, rows, n, offsets, &g, mode);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }

@@ -28,7 +28,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["NativeStatus", "status", "enabled", "use", "counts", "record", "quantize", "dot", "LANES", "BACKENDS", "run_parallel"]
+__all__ = ["NativeStatus", "status", "enabled", "use", "counts", "record", "quantize", "row_offsets", "dot", "LANES", "BACKENDS", "run_parallel"]
 
 Backend = Literal["auto", "native", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "native", "torch")
@@ -137,23 +137,45 @@ def _native() -> ModuleType:
     return _module
 
 
+def row_offsets(x: torch.Tensor) -> torch.Tensor | None:
+    """Where each row (last dimension) of x starts, in elements from x's first one, in row-major
+    order (int64), when the rows are contiguous (last stride 1); None otherwise."""
+    if x.dim() == 0 or (x.stride(-1) != 1 and x.size(-1) > 1):
+        return None
+    offsets = torch.zeros((), dtype=torch.int64)
+    for size, stride in zip(x.shape[:-1], x.stride()[:-1]):
+        offsets = (offsets[..., None] + torch.arange(size, dtype=torch.int64) * stride)
+    return offsets.reshape(-1)
+
+
 def quantize(x: torch.Tensor, out: torch.Tensor, grid: tuple[float | int, ...], rounding: str, work: torch.dtype,
-             uniform: torch.Tensor | None) -> None:
-    """Round contiguous CPU `x` (float32 or float64) into `out` (same shape and dtype) on `grid`
-    (quantization.Grid.as_tuple()) in the work dtype; `uniform` (work dtype) for stochastic."""
+             uniform: torch.Tensor | None, offsets: torch.Tensor | None = None) -> None:
+    """Round CPU `x` (float32 or float64) into contiguous `out` (same shape and dtype) on `grid`
+    (quantization.Grid.as_tuple()) in the work dtype; `uniform` (work dtype, like out) for
+    stochastic. x is contiguous, or its rows (last dimension, contiguous) start at `offsets`
+    (row_offsets(x))."""
     variant = 2 if x.dtype == torch.float64 else (1 if work == torch.float64 else 0)
-    n = x.numel()
-    step = max(_SLICE, -(-n // max(torch.get_num_threads(), 1)))
+    n = x.size(-1) if offsets is not None else x.numel()
+    rows = x.numel() // max(n, 1) if offsets is not None else 1
+    per_thread = -(-x.numel() // max(torch.get_num_threads(), 1))
     x_ptr, out_ptr, size = x.data_ptr(), out.data_ptr(), x.element_size()
     u_ptr, u_size = (0, 0) if uniform is None else (uniform.data_ptr(), uniform.element_size())
     mode = _MODES[rounding]
 
-    def task(start: int) -> Callable[[], None]:
-        count = min(step, n - start)
+    def task(start: int, count_rows: int, count: int) -> Callable[[], None]:
         u = u_ptr + start * u_size if u_ptr else 0
-        return lambda: _native().quantize(variant, x_ptr + start * size, out_ptr + start * size, u, count, grid, mode)
+        if offsets is None:
+            return lambda: _native().quantize(variant, x_ptr + start * size, out_ptr + start * size, u, 1, count, 0, grid, mode)
+        at = offsets.data_ptr() + (start // n) * offsets.element_size()
+        return lambda: _native().quantize(variant, x_ptr, out_ptr + start * size, u, count_rows, n, at, grid, mode)
 
-    run_parallel([task(start) for start in range(0, n, step)])
+    if offsets is None:  # one run, sliced
+        step = max(_SLICE, per_thread)
+        tasks = [task(start, 1, min(step, n - start)) for start in range(0, n, step)]
+    else:  # whole rows per slice
+        step = max(1, -(-max(_SLICE, per_thread) // max(n, 1)))
+        tasks = [task(row * n, min(step, rows - row), n) for row in range(0, rows, step)]
+    run_parallel(tasks)
 
 
 def dot(a: torch.Tensor, w: torch.Tensor, grid: tuple[float | int, ...], rounding: str, odd: bool, key: int, uniform_bits: int,

@@ -388,6 +388,10 @@ _GRID_KERNELS: dict[str, Callable[[torch.Tensor, Grid, str, RandomSource, torch.
 }
 
 
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
 def _native_eligible(x: torch.Tensor, out: torch.Tensor | None) -> bool:
     return x.device.type == "cpu" and (out is None or out.is_contiguous()) and native.enabled()
 
@@ -396,16 +400,18 @@ def round_onto_grid(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSo
                     out: torch.Tensor | None = None) -> torch.Tensor:
     """Round float32/float64 `x` onto `grid`; the result in x's dtype (in `out` when given, which
     may be x). The native kernel runs where it can (CPU tensors, a contiguous `out`; a strided x
-    is copied contiguous first and rounded in place), else the PyTorch one."""
+    is read row by row where its last dimension is contiguous, else copied contiguous first and
+    rounded in place), else the PyTorch one."""
     if _native_eligible(x, out):
         native.record("quantize", "native")
         work = grid.work_dtype(x.dtype, rounding)
         uniform = _uniform_(x, random, work) if rounding == "stochastic" else None
-        if not x.is_contiguous():  # one copy, then rounding in place
-            out = (torch.empty(x.shape, dtype=x.dtype) if out is None else out).copy_(x)
-            x = out
-        target = torch.empty_like(x) if out is None else out
-        native.quantize(x, target, grid.as_tuple(), rounding, work, uniform)
+        offsets = None if x.is_contiguous() else native.row_offsets(x)
+        if not x.is_contiguous() and (offsets is None or (out is not None and _shares_memory(x, out))):
+            out = (torch.empty(x.shape, dtype=x.dtype) if out is None else out).copy_(x)  # one copy, then in place
+            x, offsets = out, None
+        target = torch.empty(x.shape, dtype=x.dtype) if out is None else out
+        native.quantize(x, target, grid.as_tuple(), rounding, work, uniform, offsets)
         return target
     native.record("quantize", "torch")
     result = _GRID_KERNELS[grid.kind](x, grid, rounding, random, out)

@@ -69,6 +69,11 @@ def _shares_memory(out: torch.Tensor, operands: list[torch.Tensor]) -> bool:
     return any(out.untyped_storage().data_ptr() == t.untyped_storage().data_ptr() for t in operands)
 
 
+def _transposed(t: torch.Tensor) -> bool:
+    """True where t's columns, not its rows, are contiguous (a transposed view)."""
+    return t.dim() >= 2 and t.size(-1) > 1 and t.stride(-1) != 1 and t.stride(-2) == 1
+
+
 def _parameter_of(t: torch.Tensor) -> nn.Parameter | None:
     if isinstance(t, nn.Parameter):
         return t
@@ -99,6 +104,9 @@ class Emulator:
         if slot is None or torch.is_grad_enabled():
             return quantize(t, fmt, self.rounding, self.generator, axis=axis)
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
+        if _transposed(t) and fmt.scale_sharing == "none":  # e.g. attention's K^T: round K, row by row, then view
+            t = t.mT
+            return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot)).mT
         return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot), axis=axis)
 
     def _parameter(self, p: nn.Parameter, static: Format, axis: Axis) -> torch.Tensor:
