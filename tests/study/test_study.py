@@ -157,6 +157,18 @@ def test_max_evaluations_stops_a_run_cleanly_and_the_report_says_so(tiny_study, 
     assert all("Incomplete: the run stopped at its max_evaluations" in c for c in captions)
 
 
+def test_a_greedy_run_with_no_uniform_start_says_why(tiny_study, tmp_path):
+    cfg = copy.deepcopy(TINY)
+    cfg["runs"] = [{**cfg["runs"][2], "integer_bits": [1], "fraction_bits": [0, 1]}]  # 1.0 and 1.1: far from float
+    logs: list[str] = []
+    run_study(cfg, tmp_path, progress=False, report=False, log=logs.append)
+    runs = {r: s for r, _, s in stored(tmp_path)["runs"]}
+    assert runs["greedy"]["start"] is None and runs["greedy"]["complete"] is False
+    warning = [m for m in logs if m.startswith("warning: run greedy:")]
+    assert len(warning) == 1 and "did not run" in warning[0] and "with weights float32" in warning[0]
+    assert "the best, 1.1" in warning[0] or "the best, 1.0" in warning[0]
+
+
 def test_changed_run_is_redone_reusing_stored_points(tiny_study, tmp_path):
     out, _ = tiny_study
     copy_dir = tmp_path / "copy"

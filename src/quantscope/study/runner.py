@@ -107,6 +107,8 @@ def _run(ctx: RunContext, run: RunConfig, inner: Any, bar: Any, log: Callable[[s
     keys = [outcome.evaluator.point_key(p.plan) for p in outcome.points]
     store.finish_run(cfg.name, run.name, run.kind, summary.to_dict(), keys, [p.labels for p in outcome.points])
     log(f"run {run.name}: {len(outcome.points)} points ({ex.evaluated} evaluated, {ex.reused} from the store) in {summary.seconds:.1f} s")
+    for warning in outcome.warnings:
+        log(f"warning: run {run.name}: {warning}")
     return ex.evaluated, ex.reused
 
 

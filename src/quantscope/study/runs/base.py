@@ -131,6 +131,8 @@ class Outcome:
     points: list[Point]
     summary: RunSummary
     evaluator: Evaluator
+    #: what the user must know about the result (a search that could not start), shown as warnings
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

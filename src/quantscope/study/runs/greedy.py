@@ -105,7 +105,17 @@ def execute(ctx: RunContext, run: GreedyRun, ex: StoredExecutor) -> Outcome:
     points = [search.labelled(p, search="uniform") for p in judd.uniform.points] + [search.labelled(p, search="greedy") for p in judd.greedy.points]
     summary = GreedySummary(complete=judd.uniform.complete and judd.greedy.complete, qat=run.qat, layers=list(ctx.layers), signed=signed,
                             start=list(judd.start) if judd.start else None, cost=run.cost, float_accuracy=ev.float_accuracy, rows=rows)
-    return Outcome(points, summary, ev)
+    return Outcome(points, summary, ev, _no_start(judd, run, ev.float_accuracy))
+
+
+def _no_start(judd: search.JuddResult, run: GreedyRun, float_accuracy: float) -> tuple[str, ...]:
+    """Why the descent did not run, where the uniform sweep finished without a start."""
+    if judd.start is not None or not judd.uniform.complete or not judd.uniform.points:
+        return ()
+    best = max(judd.uniform.points, key=lambda p: p.accuracy)
+    return (f"the greedy descent did not run: no uniform data width came within 0.1% of float accuracy ({float_accuracy:.2%}; "
+            f"the best, {'%d.%d' % tuple(best.labels['uniform'])} with weights {run.weights}, reached {best.accuracy:.2%}); "
+            "add wider integer_bits/fraction_bits or leave the weights float",)
 
 
 def _format_widths(ws: list | None) -> str:
