@@ -101,3 +101,21 @@ def test_recurrent_layers_in_every_configuration(layer, x):
 def test_recurrent_cells(cell):
     _same(cell, torch.randn(2, 3))
     _same(cell, torch.randn(3))
+
+
+@pytest.mark.parametrize("average", [True, False])
+def test_returned_attention_weights_are_the_softmax_not_the_values_operand(average):
+    """The values op rounds P in place only where the caller does not return it: with P's format
+    coarse, the weights MHA returns are still the softmax of the (rounded) scores."""
+    torch.manual_seed(3)
+    model = Attention(batch_first=True).eval()
+    x = torch.randn(2, 6, 8)
+    plan = qs.PrecisionPlan(default=qs.LayerPrecision(), overrides={"*.values": {"data": "fixed<3,1>"}})
+    with torch.no_grad():
+        emulated = qs.emulate(model, plan)
+        out, weights = emulated(x, x, x, need_weights=True, average_attn_weights=average)
+        want_out, want_weights = model(x, x, x, need_weights=True, average_attn_weights=average)
+    torch.testing.assert_close(weights, want_weights, rtol=2e-5, atol=2e-6)  # scores and softmax stay float
+    assert not torch.allclose(out, want_out, atol=1e-3)  # while the values op saw P on fixed<3,1>
+    rounded = qs.quantize(want_weights, "fixed<3,1>")
+    assert not torch.equal(weights, rounded)

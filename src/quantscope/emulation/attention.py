@@ -42,8 +42,9 @@ def _additive(mask: torch.Tensor | None, masked_when: bool, dtype: torch.dtype) 
 
 
 def attend(backend: Backend, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-           dropout_p: float, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(output, attention weights P) of softmax(q k^T * scale + mask) v, as named ops."""
+           dropout_p: float, scale: float, keep_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output, attention weights P) of softmax(q k^T * scale + mask) v, as named ops; P is the
+    values op's to round in place unless the caller `keep_weights` (it returns them)."""
 
     def epilogue(s: torch.Tensor) -> torch.Tensor:
         # s is the product's own fresh result (no autograd function saves it), so scaling and
@@ -64,7 +65,7 @@ def attend(backend: Backend, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     p = backend.elementwise("softmax", softmax, label="softmax", inputs=(scores,))
     if dropout_p > 0.0:
         p = F.dropout(p, dropout_p, training=True)
-    return backend.product(two_operand("values", p, v, label="values")), p
+    return backend.product(two_operand("values", p, v, label="values", spent=(not keep_weights, False))), p
 
 
 def scaled_dot_product_attention(backend: Backend, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -162,7 +163,7 @@ def _mha(backend: Backend, query, key, value, num_heads, in_proj_weight, in_proj
     k, v, (mask, pad) = _keys(k, v, bsz, num_heads, hd, bias_k, bias_v, static_k, static_v, add_zero_attn,
                               [_additive(attn_mask, masked_when=True, dtype=q.dtype), pad])
     mask = _merged_mask(mask, pad, bsz, num_heads, k.shape[2], q.dtype)
-    out, p = attend(backend, _heads(q, num_heads), k, v, mask, dropout_p if training else 0.0, 1.0 / math.sqrt(hd))
+    out, p = attend(backend, _heads(q, num_heads), k, v, mask, dropout_p if training else 0.0, 1.0 / math.sqrt(hd), need_weights)
     out = out.permute(2, 0, 1, 3).reshape(length * bsz, e)  # (B, heads, L, hd) -> (L * B, E)
     out = backend.product(linear_product(out, out_proj_weight, out_proj_bias)).view(length, bsz, e)
     weights = None

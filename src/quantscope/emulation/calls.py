@@ -58,6 +58,8 @@ class Product:
     in_channels: int = 0
     axes: tuple[int, int] = (-1, -1)
     block_accumulate: BlockAccumulate | None = None
+    #: operands the caller hands over (nothing reads them after the op): rounded in place
+    spent: tuple[bool, bool] = (False, False)
 
     @property
     def weight(self) -> torch.Tensor | None:
@@ -215,8 +217,10 @@ def _matmul_blocks(x, y, b, a, r, g, dtype):
 
 
 def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
-                 epilogue: Callable[[torch.Tensor], torch.Tensor] | None = None, label: str | None = None) -> Product:
-    """`a @ b` (+ bias, then `epilogue`) as a product op; a parameter operand is the weight."""
+                 epilogue: Callable[[torch.Tensor], torch.Tensor] | None = None, label: str | None = None,
+                 spent: tuple[bool, bool] = (False, False)) -> Product:
+    """`a @ b` (+ bias, then `epilogue`) as a product op; a parameter operand is the weight;
+    `spent` operands are the caller's to give up (see Product)."""
     macs, outputs = _matmul_macs(a, b)
 
     def compute(x, y, bb):
@@ -225,7 +229,7 @@ def two_operand(kind: str, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor 
 
     return Product(kind, (a, b), _roles(a, b), bias, compute, _matmul_acc, macs=macs, outputs=outputs,
                    label=label, epilogue=epilogue, in_channels=a.shape[-1], axes=(-1, -2 if b.dim() > 1 else -1),
-                   block_accumulate=_matmul_blocks)
+                   block_accumulate=_matmul_blocks, spent=spent)
 
 
 def _matmul(backend: Backend, input, other, *, out=None):

@@ -92,17 +92,19 @@ class Emulator:
         self.elementwise_on = owner.plan.uses_elementwise
 
     # ------------------------------------------------------------------------- rounding
-    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None, axis: Axis = -1) -> torch.Tensor:
+    def _round(self, t: torch.Tensor, fmt: Format, slot: int | None = None, axis: Axis = -1, spent: bool = False) -> torch.Tensor:
         """t rounded onto fmt (a scaled format's blocks along `axis`); an operand `slot` (0, 1)
         rounds into this thread's scratch buffer of that number when nothing can keep the result
         past the op (no autograd): the next op reuses the buffer instead of allocating (fresh
-        pages cost several passes over the tensor)."""
+        pages cost several passes over the tensor); a `spent` operand is rounded in place."""
         if fmt.is_identity or not t.is_floating_point():
             return t
         if self.training:
             return quantize_ste(t, fmt, self.rounding, self.generator, axis=axis)
         if slot is None or torch.is_grad_enabled():
             return quantize(t, fmt, self.rounding, self.generator, axis=axis)
+        if spent and t.is_contiguous() and t.dtype in (torch.float32, torch.float64):
+            return quantize(t, fmt, self.rounding, self.generator, out=t, axis=axis)
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
         if _transposed(t) and fmt.scale_sharing == "none":  # e.g. attention's K^T: round K, row by row, then view
             t = t.mT
@@ -154,7 +156,7 @@ class Emulator:
                 q, f = self.weight(t, spec.precision.weights, axis)
             elif role in ("data", "rhs"):
                 f = spec.data if role == "data" else spec.rhs
-                q = self._round(t, f, slot, axis)
+                q = self._round(t, f, slot, axis, p.spent[slot])
                 if q is not t:
                     scratched.append(q)
             else:
