@@ -15,7 +15,8 @@ and sums in the format, rounded to nearest and truncated toward zero. For each r
   result against the exhaustive choice, for float and fixed, at targets from 85% to 100%.
 
 Speed is each point's MAC speedup at fixed area from the study (quantscope.cost.mac; see its
-docs for what is fitted). Networks whose study has not finished are left out and named.
+docs for what is fitted). For each rounding mode, networks whose float and fixed runs of that mode
+have not both finished are left out and named.
 Writes experiments/results/hill_predictor.json and hill_predictor.png/svg.
 """
 
@@ -36,19 +37,26 @@ TARGETS = (0.85, 0.90, 0.95, 0.97, 0.98, 0.99, 1.00)
 
 
 def _sweeps(name: str) -> dict[str, dict[str, dict]] | None:
-    """run -> format -> {accuracy, normalized, r2, speedup} of a finished Hill study, else None."""
+    """run -> format -> {accuracy, normalized, r2, speedup} of a Hill study's finished runs, or None
+    without a store."""
     folder = RESULTS / "studies" / f"hill-{name}"
     if not (folder / "results.sqlite").exists():
         return None
     info = results.study_info(folder)
     float_accuracy = info["float_accuracy"]
+    finished = {r["run"] for r in results.contents(folder)["runs"] if r["complete"]}
     runs: dict[str, dict[str, dict]] = {}
     for row in results.rows(folder):
-        runs.setdefault(row["run"], {})[row["labels.label"]] = {
-            "accuracy": row["accuracy"], "normalized": row["accuracy"] / float_accuracy, "r2": row["r2"],
-            "speedup": row["costs.mac_speedup"]}
-    needed = {r for pair in ROUNDINGS.values() for r in pair}
-    return runs if needed <= set(runs) else None
+        if row["run"] in finished:
+            runs.setdefault(row["run"], {})[row["labels.label"]] = {
+                "accuracy": row["accuracy"], "normalized": row["accuracy"] / float_accuracy, "r2": row["r2"],
+                "speedup": row["costs.mac_speedup"]}
+    return runs
+
+
+def _with(sweeps: dict[str, dict], rounding: str) -> dict[str, dict]:
+    """The networks whose float and fixed runs of this rounding mode both finished."""
+    return {n: s for n, s in sweeps.items() if set(ROUNDINGS[rounding]) <= set(s)}
 
 
 def _search(points: dict[str, dict], model: search.LinearAccuracyModel, target: float, k: int) -> dict:
@@ -94,10 +102,10 @@ def _correlation(sweeps: dict[str, dict], rounding: str) -> float:
     return float(np.corrcoef(xs, ys)[0, 1])
 
 
-def _figure(sweeps: dict[str, dict], rows: list[dict], path: Path) -> None:
+def _figure(by_rounding: dict[str, dict[str, dict]], rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
     for i, rounding in enumerate(ROUNDINGS):
-        for name, s in sweeps.items():
+        for name, s in by_rounding[rounding].items():
             pts = [p for run in ROUNDINGS[rounding] for p in s[run].values()]
             axes[i, 0].scatter([p["speedup"] for p in pts], [p["normalized"] for p in pts], s=8, label=name)
             axes[i, 1].scatter([max(p["r2"], -0.05) for p in pts], [p["normalized"] for p in pts], s=8, label=name)
@@ -120,15 +128,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--k", type=int, default=2, help="real evaluations the search may spend")
     args = parser.parse_args()
-    sweeps = {n: s for n in NETWORKS if (s := _sweeps(n)) is not None}
-    missing = [n for n in NETWORKS if n not in sweeps]
-    if len(sweeps) < 2:
-        raise SystemExit(f"needs at least two finished Hill studies; missing: {', '.join(missing)}")
-    rows = [r for rounding in ROUNDINGS for r in _evaluate(sweeps, rounding, args.k)]
-    correlation = {rounding: _correlation(sweeps, rounding) for rounding in ROUNDINGS}
-    save_json("hill_predictor.json", {"networks": list(sweeps), "missing": missing, "k": args.k, "correlation": correlation, "rows": rows})
-    _figure(sweeps, rows, RESULTS / "hill_predictor.png")
-    print(f"networks: {', '.join(sweeps)}" + (f"; missing (study not finished): {', '.join(missing)}" if missing else ""))
+    stored = {n: s for n in NETWORKS if (s := _sweeps(n)) is not None}
+    by_rounding = {rounding: _with(stored, rounding) for rounding in ROUNDINGS}
+    for rounding, sweeps in by_rounding.items():
+        if len(sweeps) < 2:
+            raise SystemExit(f"{rounding}: needs the float and fixed runs of at least two Hill studies; finished: {', '.join(sweeps) or 'none'}")
+    rows = [r for rounding, sweeps in by_rounding.items() for r in _evaluate(sweeps, rounding, args.k)]
+    correlation = {rounding: _correlation(sweeps, rounding) for rounding, sweeps in by_rounding.items()}
+    networks = {rounding: list(sweeps) for rounding, sweeps in by_rounding.items()}
+    save_json("hill_predictor.json", {"networks": networks, "k": args.k, "correlation": correlation, "rows": rows})
+    _figure(by_rounding, rows, RESULTS / "hill_predictor.png")
+    for rounding, names in networks.items():
+        left = [n for n in NETWORKS if n not in names]
+        print(f"{rounding}: networks {', '.join(names)}" + (f"; left out (runs not finished): {', '.join(left)}" if left else ""))
     for rounding, r in correlation.items():
         print(f"Figure 9, {rounding}: correlation of normalized accuracy with R^2 = {r:.3f} (Hill: 0.96)")
     print("| rounding | network | family | target | exhaustive (speedup) | search, k evaluations (speedup) | same | prediction alone met target |")
@@ -138,7 +150,7 @@ def main() -> None:
         se = f"{r['chosen']} ({r['speedup']:.1f}x)" if r["chosen"] else "none met"
         print(f"| {r['rounding']} | {r['network']} | {r['family']} | {100 * r['target']:.0f}% | {ex} | {se} | {'yes' if r['same'] else 'no'} | "
               f"{'yes' if r['prediction_only_met'] else 'no'} |")
-    for rounding in ROUNDINGS:
+    for rounding, sweeps in by_rounding.items():
         sel = [r for r in rows if r["rounding"] == rounding]
         print(f"{rounding}: same choice as exhaustive in {sum(r['same'] for r in sel)} of {len(sel)} searches "
               f"({args.k} evaluations each, of {sum(len(s[ROUNDINGS[rounding][0]]) + len(s[ROUNDINGS[rounding][1]]) for s in sweeps.values())} points)")
