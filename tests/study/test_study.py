@@ -167,6 +167,7 @@ def test_a_greedy_run_with_no_uniform_start_says_why(tiny_study, tmp_path):
     warning = [m for m in logs if m.startswith("warning: run greedy:")]
     assert len(warning) == 1 and "did not run" in warning[0] and "with weights float32" in warning[0]
     assert "the best, 1.1" in warning[0] or "the best, 1.0" in warning[0]
+    assert "leave the weights float" not in warning[0]  # they are
 
 
 def test_changed_run_is_redone_reusing_stored_points(tiny_study, tmp_path):

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from ... import published, search
+from ...formats import parse_format
 from ...plan import PrecisionPlan
 from ...report.format import RELATIVE, FigureSpec, Table, diff, new_figure, num, pct
 from ...report.glossary import header
@@ -113,9 +114,9 @@ def _no_start(judd: search.JuddResult, run: GreedyRun, float_accuracy: float) ->
     if judd.start is not None or not judd.uniform.complete or not judd.uniform.points:
         return ()
     best = max(judd.uniform.points, key=lambda p: p.accuracy)
+    advice = "add wider integer_bits/fraction_bits" + ("" if parse_format(run.weights).is_identity else " or leave the weights float")
     return (f"the greedy descent did not run: no uniform data width came within 0.1% of float accuracy ({float_accuracy:.2%}; "
-            f"the best, {'%d.%d' % tuple(best.labels['uniform'])} with weights {run.weights}, reached {best.accuracy:.2%}); "
-            "add wider integer_bits/fraction_bits or leave the weights float",)
+            f"the best, {'%d.%d' % tuple(best.labels['uniform'])} with weights {run.weights}, reached {best.accuracy:.2%}); {advice}",)
 
 
 def _format_widths(ws: list | None) -> str:
