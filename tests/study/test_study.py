@@ -169,6 +169,13 @@ def test_a_greedy_run_with_no_uniform_start_says_why(tiny_study, tmp_path):
     assert "the best, 1.1" in warning[0] or "the best, 1.0" in warning[0]
     assert "leave the weights float" not in warning[0]  # they are
 
+    cfg["runs"][0]["start_within"] = 0.9  # any width is close enough now
+    logs.clear()
+    run_study(cfg, tmp_path, progress=False, report=False, resume=True, log=logs.append)
+    greedy = {r: s for r, _, s in stored(tmp_path)["runs"]}["greedy"]
+    assert greedy["start"] == [1, 0] and greedy["start_within"] == 0.9  # the cheapest width
+    assert not any(m.startswith("warning:") for m in logs)
+
 
 def test_changed_run_is_redone_reusing_stored_points(tiny_study, tmp_path):
     out, _ = tiny_study

@@ -35,6 +35,8 @@ class GreedyRun(RunConfig):
     cost: str = "traffic"
     weights: FormatStr = "float32"
     signed: Literal["auto"] | bool = "auto"
+    start_within: float = Field(0.001, gt=0, lt=1, description="start from the cheapest uniform width within this fraction of "
+                                "float accuracy (Judd: 0.1%)")
 
     def check(self, study: StudyConfig) -> None:
         """The cost minimized must be measured."""
@@ -62,6 +64,7 @@ class GreedySummary(RunSummary):
     layers: list[str] = field(default_factory=list)
     signed: bool | list[bool] = True
     start: list[int] | None = None
+    start_within: float = 0.001
     cost: str = "traffic"
     float_accuracy: float = 0.0
     rows: tuple[ToleranceRow, ...] = ()
@@ -92,7 +95,7 @@ def _row(judd: search.JuddResult, tol: float, run: GreedyRun, layers: list[str],
 
 
 def execute(ctx: RunContext, run: GreedyRun, ex: StoredExecutor) -> Outcome:
-    """Judd's uniform sweep, start within 0.1%, greedy descent; the best plan per tolerance."""
+    """Judd's uniform sweep, start within `start_within` (0.1%), greedy descent; the best plan per tolerance."""
     ev = ctx.evaluator_for(run)
     if run.signed == "auto":
         by_op = {r.name: r.data_signed for r in search.layer_ranges(ctx.model, ctx.calibration)}
@@ -100,12 +103,13 @@ def execute(ctx: RunContext, run: GreedyRun, ex: StoredExecutor) -> Outcome:
     else:
         signed = run.signed
     widths = [(i, f) for i in run.integer_bits for f in run.fraction_bits]
-    judd = search.judd_descent(ev, ctx.layers, ev.float_accuracy, widths, run.tolerances, run.cost, run.weights, signed, executor=ex,
-                               budget=run.budget())
+    judd = search.judd_descent(ev, ctx.layers, ev.float_accuracy, widths, run.tolerances, run.cost, run.weights, signed,
+                               run.start_within, executor=ex, budget=run.budget())
     rows = tuple(_row(judd, tol, run, ctx.layers, ev.float_accuracy) for tol in run.tolerances)
     points = [search.labelled(p, search="uniform") for p in judd.uniform.points] + [search.labelled(p, search="greedy") for p in judd.greedy.points]
     summary = GreedySummary(complete=judd.uniform.complete and judd.greedy.complete, qat=run.qat, layers=list(ctx.layers), signed=signed,
-                            start=list(judd.start) if judd.start else None, cost=run.cost, float_accuracy=ev.float_accuracy, rows=rows)
+                            start=list(judd.start) if judd.start else None, start_within=run.start_within, cost=run.cost,
+                            float_accuracy=ev.float_accuracy, rows=rows)
     return Outcome(points, summary, ev, _no_start(judd, run, ev.float_accuracy))
 
 
@@ -115,8 +119,9 @@ def _no_start(judd: search.JuddResult, run: GreedyRun, float_accuracy: float) ->
         return ()
     best = max(judd.uniform.points, key=lambda p: p.accuracy)
     advice = "add wider integer_bits/fraction_bits" + ("" if parse_format(run.weights).is_identity else " or leave the weights float")
-    return (f"the greedy descent did not run: no uniform data width came within 0.1% of float accuracy ({float_accuracy:.2%}; "
-            f"the best, {'%d.%d' % tuple(best.labels['uniform'])} with weights {run.weights}, reached {best.accuracy:.2%}); {advice}",)
+    return (f"the greedy descent did not run: no uniform data width came within {run.start_within:.1%} of float accuracy "
+            f"({float_accuracy:.2%}; the best, {'%d.%d' % tuple(best.labels['uniform'])} with weights {run.weights}, reached "
+            f"{best.accuracy:.2%}); {advice}, or raise start_within",)
 
 
 def _format_widths(ws: list | None) -> str:
@@ -139,7 +144,8 @@ def tables(results: StudyResults, run: RunResult, compare: bool) -> list[Table]:
             w, tr = judd.get(tol, (None, None))
             row += ["–" if w is None else _format_widths(w), num(tr, 2), diff(r.greedy_cost, tr, 3)]
         rows.append(row)
-    caption = (f"Judd et al.'s greedy per-op search from uniform {s.start[0]}.{s.start[1]} " if s.start else "No uniform start within 0.1% was found; ")
+    caption = (f"Judd et al.'s greedy per-op search from uniform {s.start[0]}.{s.start[1]} " if s.start
+               else f"No uniform start within {s.start_within:.1%} was found; ")
     caption += f"over ops {', '.join(s.layers)}; tolerances are relative to float accuracy."
     if judd:
         caption += f" Judd columns: their Table 2 for {net}."
