@@ -42,7 +42,7 @@ def run(name: str) -> dict:
     layers = [o.name for o in qs.layers(model, val.tensors(limit=1)[0])]
     calibration = train.tensors(limit=256)[0]
     ev = search.Evaluator(model, val, costs=("traffic",), calibration=calibration)
-    signed = [r.data_signed for r in search.layer_ranges(model, calibration)]
+    signed = [r.signs() for r in search.layer_ranges(model, calibration)]
     fa = ev.float_accuracy
     judd = search.judd_descent(ev, layers, fa, tolerances=TOLERANCES, signed=signed)
     uni, greedy = judd.uniform, judd.greedy

@@ -30,6 +30,45 @@ def test_data_plans_take_signedness_per_layer():
         search.data_plan(["a", "b", "c"], [(1, 1)] * 3, signed=[True, False])
 
 
+def test_a_weight_free_product_keeps_each_operand_sign():
+    """Attention's values op: P >= 0 takes an unsigned width, V keeps its sign (a plan that gave
+    V P's unsigned format clipped every negative value to 0)."""
+    plan = search.data_plan(["values", "scores", "fc"], [(2, 3)] * 3, signed=[(False, True), (True, True), False])
+    values, scores = plan.for_layer("values"), plan.for_layer("scores")
+    assert values.data == qs.FixedPoint(5, 3, signed=False) and values.rhs_format == qs.FixedPoint(5, 3, signed=True)
+    assert scores.rhs is None and scores.rhs_format == scores.data == qs.FixedPoint(5, 3)
+    assert plan.for_layer("fc").data == qs.FixedPoint(5, 3, signed=False)
+    # the descent keeps a sign bit wherever either operand is signed
+    lowered = search.greedy(lambda p: search.Point(p, 1.0, 0.0, 1.0, {"bits": p.for_layer("values").data.bits}), ["values"], [(1, 1)],
+                            1.0, signed=[(False, True)], cost="bits")
+    assert [(f.bits - f.frac, f.frac) for f in (p.plan.for_layer("values").data for p in lowered.points)] == [(1, 1), (1, 0)]
+
+
+def test_signs_from_ranges_let_attention_run_at_a_wide_uniform_width():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.MultiheadAttention(8, 2, batch_first=True).eval()
+
+    class Wrap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = model
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    net, x = Wrap().eval(), torch.randn(4, 5, 8)
+    ranges = search.layer_ranges(net, x)
+    signs = {r.name: r.signs() for r in ranges}
+    assert signs["attn.values"] == (False, True) and signs["attn.scores"] is True
+    layers = [r.name for r in ranges]
+    emulated = qs.emulate(net, search.data_plan(layers, [(8, 12)] * len(layers), signed=[signs[n] for n in layers]))
+    with torch.no_grad():
+        torch.testing.assert_close(emulated(x), net(x), atol=2e-3, rtol=0)
+
+
 LADDER = ["mxfp8<e4m3>", "mxfp6<e2m3>", "mxfp4"]
 #: accuracy lost by each op on each rung (a toy network: op b is fragile at 4 bits)
 LOSS = {"a": [0.0, 0.001, 0.004], "b": [0.0, 0.002, 0.2], "c": [0.0, 0.0, 0.0005]}

@@ -65,6 +65,11 @@ class LayerRange:
         value = {"data": self.data_scale, "rhs": self.rhs_scale, "weights": self.weight_scale}[role]
         return 1.0 if value is None else value
 
+    def signs(self) -> bool | tuple[bool, bool]:
+        """The op's operand signedness as `data_plan` takes it: the data's, paired with the
+        second operand's where a weight-free product's operands differ (attention's P and V)."""
+        return self.data_signed if self.rhs_scale is None or self.rhs_signed == self.data_signed else (self.data_signed, self.rhs_signed)
+
 
 def _pow2_scale(max_abs: float, signed: bool) -> float:
     """Smallest power-of-two scale whose range ([-s, s) or [0, 2s)) holds max_abs itself."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from ..formats import FixedPoint, Format
 from ..plan import PrecisionPlan
@@ -13,34 +13,45 @@ from .evaluate import Budget, Executor, Point, evaluate_many
 from .grids import sweep
 from .result import SearchResult, labelled
 
-__all__ = ["JUDD_UNIFORM_WIDTHS", "JuddResult", "data_plan", "greedy", "judd_descent", "ladder_greedy", "ladder_plan"]
+__all__ = ["JUDD_UNIFORM_WIDTHS", "JuddResult", "Sign", "data_plan", "greedy", "judd_descent", "ladder_greedy", "ladder_plan"]
 
 
-def _signs(signed: bool | Sequence[bool], n: int) -> list[bool]:
+#: an op's operand signedness for data widths: one flag, or (data, second operand) for a
+#: weight-free product whose operands differ (see LayerRange.signs)
+Sign = Union[bool, tuple[bool, bool]]
+
+
+def _signs(signed: bool | Sequence[Sign], n: int) -> list[tuple[bool, bool]]:
+    """(data, second operand) signedness per layer."""
     if isinstance(signed, bool):
-        return [signed] * n
+        return [(signed, signed)] * n
     if len(signed) != n:
         raise ValueError(f"{len(signed)} signedness flags given for {n} layers")
-    return [bool(v) for v in signed]
+    return [(bool(v), bool(v)) if isinstance(v, bool) else (bool(v[0]), bool(v[1])) for v in signed]
 
 
 def data_plan(layers: Sequence[str], widths: Sequence[tuple[int, int]], weights: Format | str = "float32",
-              signed: bool | Sequence[bool] = True) -> PrecisionPlan:
+              signed: bool | Sequence[Sign] = True) -> PrecisionPlan:
     """A plan with per-layer data formats I.F (and one weight format for all layers). `signed`
-    may be one flag or one per layer (unsigned suits non-negative data: see `layer_ranges`)."""
+    may be one flag or one per layer (unsigned suits non-negative data: see `layer_ranges`); a
+    per-layer (data, second operand) pair gives a weight-free product's second operand the same
+    width with its own sign (`LayerRange.signs`)."""
     plan = PrecisionPlan.uniform(weights=weights)
-    for layer, (i, f), sign in zip(layers, widths, _signs(signed, len(layers))):
-        plan = plan.with_layer(layer, data=FixedPoint(i + f, f, signed=sign))
+    for layer, (i, f), (data_sign, rhs_sign) in zip(layers, widths, _signs(signed, len(layers))):
+        formats = {"data": FixedPoint(i + f, f, signed=data_sign)}
+        if rhs_sign != data_sign:
+            formats["rhs"] = FixedPoint(i + f, f, signed=rhs_sign)
+        plan = plan.with_layer(layer, **formats)
     return plan
 
 
-def _one_bit_less(current: list[tuple[int, int]], signs: list[bool]) -> list[list[tuple[int, int]]]:
-    """Every width list with one op's integer or fraction bits lowered by one (a signed width
-    keeps its sign bit; every width keeps at least one bit)."""
+def _one_bit_less(current: list[tuple[int, int]], signs: list[tuple[bool, bool]]) -> list[list[tuple[int, int]]]:
+    """Every width list with one op's integer or fraction bits lowered by one (a width with a
+    signed operand keeps its sign bit; every width keeps at least one bit)."""
     out = []
     for k, (i, f) in enumerate(current):
         for ni, nf in ((i - 1, f), (i, f - 1)):
-            if ni >= (1 if signs[k] else 0) and nf >= 0 and ni + nf >= 1:
+            if ni >= (1 if any(signs[k]) else 0) and nf >= 0 and ni + nf >= 1:
                 out.append([*current[:k], (ni, nf), *current[k + 1 :]])
     return out
 
@@ -97,7 +108,7 @@ def greedy(
     tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
     cost: str = "traffic",
     weights: Format | str = "float32",
-    signed: bool | Sequence[bool] = True,
+    signed: bool | Sequence[Sign] = True,
     executor: Executor | None = None,
     budget: Budget | None = None,
 ) -> SearchResult:
@@ -172,7 +183,7 @@ def judd_descent(
     tolerances: Sequence[float] = (0.01, 0.02, 0.05, 0.10),
     cost: str = "traffic",
     weights: Format | str = "float32",
-    signed: bool | Sequence[bool] = True,
+    signed: bool | Sequence[Sign] = True,
     start_within: float = 0.001,
     executor: Executor | None = None,
     budget: Budget | None = None,

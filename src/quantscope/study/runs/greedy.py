@@ -62,7 +62,7 @@ class GreedySummary(RunSummary):
     """The ops, their signedness, the uniform start, the cost, and one row per tolerance."""
 
     layers: list[str] = field(default_factory=list)
-    signed: bool | list[bool] = True
+    signed: bool | list[bool | list[bool]] = True  # per op: data's, or [data's, second operand's]
     start: list[int] | None = None
     start_within: float = 0.001
     cost: str = "traffic"
@@ -98,8 +98,8 @@ def execute(ctx: RunContext, run: GreedyRun, ex: StoredExecutor) -> Outcome:
     """Judd's uniform sweep, start within `start_within` (0.1%), greedy descent; the best plan per tolerance."""
     ev = ctx.evaluator_for(run)
     if run.signed == "auto":
-        by_op = {r.name: r.data_signed for r in search.layer_ranges(ctx.model, ctx.calibration)}
-        signed: bool | list[bool] = [by_op[n] for n in ctx.layers]
+        by_op = {r.name: r.signs() for r in search.layer_ranges(ctx.model, ctx.calibration)}
+        signed: bool | list[search.Sign] = [by_op[n] for n in ctx.layers]
     else:
         signed = run.signed
     widths = [(i, f) for i in run.integer_bits for f in run.fraction_bits]
@@ -190,4 +190,6 @@ def figures() -> list[FigureSpec]:
     ]
 
 
-KIND = RunKind("greedy", GreedyRun, GreedySummary, execute, tables, figures)
+# version 2: a weight-free product's second operand keeps its own sign (v1 gave attention's V the unsigned
+# format of P, clipping its negatives)
+KIND = RunKind("greedy", GreedyRun, GreedySummary, execute, tables, figures, version=2)
