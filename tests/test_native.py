@@ -104,7 +104,7 @@ def test_strided_rows_are_read_in_place_with_the_same_bits(dtype):
         assert not view.is_contiguous() and native.row_offsets(view) is not None, name
         for fmt in ("float<4,3>", "fixed<8,3>", "e4m3fn", "fixed<9,3,overflow=wrap>"):
             for mode in MODES:
-                want, got = _both(lambda mode=mode: qs.quantize(view, fmt, mode, generator=torch.Generator().manual_seed(2)))
+                want, got = _both(lambda mode=mode, view=view, fmt=fmt: qs.quantize(view, fmt, mode, generator=torch.Generator().manual_seed(2)))
                 assert _same_bits(want, got), f"{name} {fmt} {mode}"
                 assert _same_bits(got, qs.quantize(view.contiguous(), fmt, mode, generator=torch.Generator().manual_seed(2)))
         out = torch.full(view.shape, 7.0, dtype=dtype)

@@ -62,7 +62,7 @@ class GreedySummary(RunSummary):
     """The ops, their signedness, the uniform start, the cost, and one row per tolerance."""
 
     layers: list[str] = field(default_factory=list)
-    signed: bool | list[bool | list[bool]] = True  # per op: data's, or [data's, second operand's]
+    signed: bool | Sequence[bool | Sequence[bool]] = True  # per op: the data's, or [data's, second operand's]
     start: list[int] | None = None
     start_within: float = 0.001
     cost: str = "traffic"
