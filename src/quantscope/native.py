@@ -155,8 +155,8 @@ def quantize(x: torch.Tensor, out: torch.Tensor, grid: tuple[float | int, ...], 
     stochastic. x is contiguous, or its rows (last dimension, contiguous) start at `offsets`
     (row_offsets(x))."""
     variant = 2 if x.dtype == torch.float64 else (1 if work == torch.float64 else 0)
-    n = x.size(-1) if offsets is not None else x.numel()
-    rows = x.numel() // max(n, 1) if offsets is not None else 1
+    n = x.numel() if offsets is None else x.size(-1)
+    rows = 1 if offsets is None else len(offsets)
     per_thread = -(-x.numel() // max(torch.get_num_threads(), 1))
     x_ptr, out_ptr, size = x.data_ptr(), out.data_ptr(), x.element_size()
     u_ptr, u_size = (0, 0) if uniform is None else (uniform.data_ptr(), uniform.element_size())

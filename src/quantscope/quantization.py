@@ -27,7 +27,7 @@ from .errors import did_you_mean
 from .formats import Binary, FixedPoint, Float32, Format, MiniFloat, PowerOfTwo, ScaledFormat, as_format
 
 __all__ = ["quantize", "quantize_ste", "to_dtype", "ROUNDING_MODES", "Rounding", "release_scratch", "scratch", "Grid", "grid_of",
-           "round_onto_grid", "check_rounding", "RandomSource", "Axis", "Blocks", "quantize_blocks"]
+           "round_onto_grid", "shares_storage", "check_rounding", "RandomSource", "Axis", "Blocks", "quantize_blocks"]
 
 Rounding = Literal["nearest", "stochastic", "floor", "toward_zero"]
 ROUNDING_MODES: tuple[str, ...] = ("nearest", "stochastic", "floor", "toward_zero")
@@ -388,7 +388,8 @@ _GRID_KERNELS: dict[str, Callable[[torch.Tensor, Grid, str, RandomSource, torch.
 }
 
 
-def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True where a and b are views of one storage (writing one may change the other)."""
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
@@ -406,10 +407,12 @@ def round_onto_grid(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSo
         native.record("quantize", "native")
         work = grid.work_dtype(x.dtype, rounding)
         uniform = _uniform_(x, random, work) if rounding == "stochastic" else None
-        offsets = None if x.is_contiguous() else native.row_offsets(x)
-        if not x.is_contiguous() and (offsets is None or (out is not None and _shares_memory(x, out))):
-            out = (torch.empty(x.shape, dtype=x.dtype) if out is None else out).copy_(x)  # one copy, then in place
-            x, offsets = out, None
+        offsets = None
+        if not x.is_contiguous():
+            offsets = native.row_offsets(x)
+            if offsets is None or (out is not None and shares_storage(x, out)):  # one copy, then in place
+                out = (torch.empty(x.shape, dtype=x.dtype) if out is None else out).copy_(x)
+                x, offsets = out, None
         target = torch.empty(x.shape, dtype=x.dtype) if out is None else out
         native.quantize(x, target, grid.as_tuple(), rounding, work, uniform, offsets)
         return target

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..formats import Format
 from ..plan import LayerPrecision
-from ..quantization import Axis, quantize, quantize_blocks, quantize_ste, scratch
+from ..quantization import Axis, quantize, quantize_blocks, quantize_ste, scratch, shares_storage
 from .calls import Product
 from .scopes import ModuleScopes
 from .stats import record
@@ -65,10 +65,6 @@ class _ValueOf(torch.autograd.Function):
 _OPERAND_SLOTS = 8
 
 
-def _shares_memory(out: torch.Tensor, operands: list[torch.Tensor]) -> bool:
-    return any(out.untyped_storage().data_ptr() == t.untyped_storage().data_ptr() for t in operands)
-
-
 def _transposed(t: torch.Tensor) -> bool:
     """True where t's columns, not its rows, are contiguous (a transposed view)."""
     return t.dim() >= 2 and t.size(-1) > 1 and t.stride(-1) != 1 and t.stride(-2) == 1
@@ -106,10 +102,11 @@ class Emulator:
         if spent and t.is_contiguous() and t.dtype in (torch.float32, torch.float64):
             return quantize(t, fmt, self.rounding, self.generator, out=t, axis=axis)
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
-        if _transposed(t) and fmt.scale_sharing == "none":  # e.g. attention's K^T: round K, row by row, then view
+        transposed = _transposed(t) and fmt.scale_sharing == "none"  # e.g. attention's K^T: round K row by row, then view
+        if transposed:
             t = t.mT
-            return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot)).mT
-        return quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot), axis=axis)
+        q = quantize(t.to(dtype), fmt, self.rounding, self.generator, out=scratch(t, dtype, _OPERAND_SLOTS + slot), axis=axis)
+        return q.mT if transposed else q
 
     def _parameter(self, p: nn.Parameter, static: Format, axis: Axis) -> torch.Tensor:
         if self.training and p.requires_grad:
@@ -165,7 +162,7 @@ class Emulator:
             formats.append(f)
         bias = None if p.bias is None else self.weight(p.bias, spec.precision.bias_format)[0]
         out = self._compute(p, spec, operands, formats, bias)
-        if scratched and isinstance(out, torch.Tensor) and _shares_memory(out, scratched):
+        if scratched and isinstance(out, torch.Tensor) and any(shares_storage(out, t) for t in scratched):
             out = out.clone()  # a view of a scratch operand must not outlive the op
         if p.epilogue is not None:
             out = p.epilogue(out)
