@@ -59,13 +59,13 @@ static uint64_t mix64(uint64_t z) {
  * and U (`prep`), so that loops over values have no branches and vectorize. Mirrors
  * quantization.py; the comments name the function mirrored.
  * ------------------------------------------------------------------------------------------ */
-#define DEFINE_ROUNDING(T, U, I, S, MANT, BIAS, EXPMASK, FLOORF, TRUNCF, CEILF, RINTF, COPYSIGNF)         \
+#define DEFINE_ROUNDING(T, U, I, S, MANT, BIAS, EXPMASK, FLOORF, TRUNCF, CEILF, RINTF, COPYSIGNF, FABSF)  \
     INLINE U bits_##S(T x) { U u; memcpy(&u, &x, sizeof u); return u; }                                    \
     INLINE T value_##S(U u) { T x; memcpy(&x, &u, sizeof x); return x; }                                   \
                                                                                                            \
     /* exponent fields as signed integers: the sign bit is masked off, and AVX2 compares signed */      \
     typedef struct {                                                                                       \
-        T lo, hi, scale, unscale;                                                                          \
+        T lo, hi, scale, unscale, min_normal;                                                              \
         T period, modulus, kmax1, kmin; /* wrapping fixed point */                                         \
         I emin_bits, top_bits, man_bits, below_limit;                                                      \
     } prep_##S;                                                                                            \
@@ -83,6 +83,7 @@ static uint64_t mix64(uint64_t z) {
         p.kmin = (T)g->kmin;                                                                               \
         p.emin_bits = (I)(g->emin + BIAS) << MANT;                                                         \
         p.top_bits = (I)(2 * BIAS) << MANT;                                                                \
+        p.min_normal = value_##S((U)p.emin_bits);                                                          \
         p.man_bits = (I)g->man << MANT;                                                                    \
         p.below_limit = (!g->subnormals && g->man != 0) ? p.emin_bits : 0;                                 \
         return p;                                                                                          \
@@ -148,9 +149,11 @@ static uint64_t mix64(uint64_t z) {
     INLINE T float_lean_##S(T x, prep_##S p, int mode, T u) {                                              \
         x = clamp_##S(x, p.lo, p.hi);                                                                      \
         int negative = mode == FLOOR && x < 0;                                                             \
-        I e = (I)(bits_##S(x) & (U)(EXPMASK));                                                             \
-        e = e < p.emin_bits ? p.emin_bits : e;                                                             \
-        e = e - p.man_bits;                                                                                \
+        /* the exponent field of max(|x|, 2**emin): a float max, one instruction where AVX2 has */          \
+        /* no 64-bit integer max */                                                                        \
+        T magnitude = FABSF(x);                                                                            \
+        magnitude = magnitude > p.min_normal ? magnitude : p.min_normal;                                   \
+        I e = (I)(bits_##S(magnitude) & (U)(EXPMASK)) - p.man_bits;                                        \
         T inverse = value_##S((U)((((I)(2 * BIAS)) << MANT) - e));                                         \
         x = round_##S(x * inverse, mode, u);                                                               \
         x = (negative && x == 0) ? (T)-1 : x;                                                              \
@@ -168,8 +171,8 @@ static uint64_t mix64(uint64_t z) {
         return isinf(x_in) ? x_in : x;                                                                     \
     }
 
-DEFINE_ROUNDING(float, uint32_t, int32_t, f32, 23, 127, 0x7F800000u, floorf, truncf, ceilf, rintf, copysignf)
-DEFINE_ROUNDING(double, uint64_t, int64_t, f64, 52, 1023, 0x7FF0000000000000ull, floor, trunc, ceil, rint, copysign)
+DEFINE_ROUNDING(float, uint32_t, int32_t, f32, 23, 127, 0x7F800000u, floorf, truncf, ceilf, rintf, copysignf, fabsf)
+DEFINE_ROUNDING(double, uint64_t, int64_t, f64, 52, 1023, 0x7FF0000000000000ull, floor, trunc, ceil, rint, copysign, fabs)
 
 /* _fmod_pow2: x - P trunc(x / P), 0 where only the quotient overflowed */
 INLINE double fmod_pow2(double x, double period) {
