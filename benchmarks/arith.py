@@ -9,7 +9,9 @@ fallback (the same arithmetic, `native.use("torch")`), APyTypes' matmul in an ac
 float32 GEMM/convolution without rounding. Bit-exact agreement is counted output by output:
 native against the fallback and against APyTypes. Also a LeNet evaluation with weights, data and
 accumulator all float<4,3> (every product and sum rounded) on 1,000 MNIST test images, native and
-fallback. Which path ran is printed from `quantscope.native`.
+fallback. Which path ran is printed from `quantscope.native`. Where a CUDA device is, every case
+(and a 2048^3 linear layer) also runs on it through the Triton kernels, with bit-exact agreement
+counted against the CPU.
 """
 
 from __future__ import annotations
@@ -124,6 +126,31 @@ def _row(make, repeats: int, use_apytypes: bool) -> dict:
     return row
 
 
+def _gpu_row(c: dict, repeats: int) -> dict:
+    """One case on CUDA tensors, which take the Triton kernels: M MAC/s, the float32 GEMM on the
+    same GPU, and agreement with the CPU's native result."""
+    want = _emulated(c)()  # the CPU's kernels: native where built, else PyTorch's (the same bits)
+    g = dict(c, x=c["x"].cuda(), w=c["w"].cuda())
+    run, plain = _emulated(g), (lambda: F.conv2d(g["x"], g["w"])) if c["conv"] else (lambda: F.linear(g["x"], g["w"]))
+
+    def synced(fn):
+        return lambda: (fn(), torch.cuda.synchronize())
+
+    return {"case": c["name"], "accumulator": c["acc"], "macs": c["macs"], "gpu_mmacs": c["macs"] / best_time(synced(run), repeats) / 1e6,
+            "gpu_float32_mmacs": c["macs"] / best_time(synced(plain), repeats) / 1e6, "gpu_vs_cpu": _agree(want, run().cpu())}
+
+
+def _gpu_rows(repeats: int) -> list[dict]:
+    """Every case, and a 2048^3 linear layer large enough to fill the GPU, on CUDA (none without one)."""
+    if not torch.cuda.is_available():
+        return []
+    large = _case("linear 2048x2048 @ 2048x2048", "float<5,10>", "fixed<8,6>", "fixed<8,4>", False)
+    gen = torch.Generator().manual_seed(1)
+    large.update(x=qs.quantize(torch.randn(2048, 2048, generator=gen) * 2, "fixed<8,4>"),
+                 w=qs.quantize(torch.randn(2048, 2048, generator=gen) * 0.3, "fixed<8,6>"), macs=2048**3)
+    return [_gpu_row(c, repeats) for c in [make() for make in CASES] + [large]]
+
+
 def _lenet_per_operation(repeats: int) -> dict | None:
     """LeNet on 1,000 MNIST test images, weights, data and accumulator float<4,3>."""
     checkpoint = ROOT / "checkpoints" / "lenet-mnist.pt"
@@ -143,21 +170,7 @@ def _lenet_per_operation(repeats: int) -> dict | None:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-apytypes", action="store_true", help="skip the APyTypes comparison")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    status = native.status()
-    rows = [_row(make, args.repeats, not args.no_apytypes) for make in CASES]
-    lenet = _lenet_per_operation(args.repeats)
-    if args.json:
-        print(json.dumps({"native": status.reason, "threads": args.threads, "rows": rows, "lenet": lenet}, indent=1))
-        return
-    print(f"native kernels: {status.reason}; {args.threads} threads; best of {args.repeats}; paths taken: {native.counts()}")
+def _print_cpu(rows: list[dict]) -> None:
     print("| case | accumulator | native M MAC/s | fallback | APyTypes | native / APyTypes | float32 | agree (fallback) | agree (APyTypes) | target |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
@@ -166,9 +179,39 @@ def main() -> None:
         print(f"| {r['case']} | `{r['accumulator']}` | {r['native_mmacs']:,.0f} | {r['fallback_mmacs']:,.0f} | "
               f"{apy_cells[0]} | {apy_cells[1]} | "
               f"{r['float32_mmacs']:,.0f} | {r['native_vs_fallback']} | {r.get('native_vs_apytypes', '-')} | >= {r['target_mmacs']:,.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-apytypes", action="store_true", help="skip the APyTypes comparison")
+    parser.add_argument("--gpu-only", action="store_true", help="only the CUDA rows (e.g. on a GPU machine without the C extension)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    status = native.status()
+    rows = [] if args.gpu_only else [_row(make, args.repeats, not args.no_apytypes) for make in CASES]
+    lenet = None if args.gpu_only else _lenet_per_operation(args.repeats)
+    gpu = _gpu_rows(args.repeats)
+    if args.json:
+        print(json.dumps({"native": status.reason, "gpu": status.gpu, "threads": args.threads, "rows": rows, "lenet": lenet, "gpu_rows": gpu},
+                         indent=1))
+        return
+    print(f"native kernels: {status.reason}; {args.threads} threads; best of {args.repeats}; paths taken: {native.counts()}")
+    if rows:
+        _print_cpu(rows)
     if lenet:
         print(f"LeNet, {lenet['images']} MNIST images, weights/data/accumulator float<4,3> ({lenet['macs'] / 1e9:.2f} G MACs): "
               f"native {lenet['native_s']:.2f} s, fallback {lenet['torch_s']:.2f} s (target <= 2 s)")
+    if not gpu:
+        print(f"GPU: no CUDA device here ({status.gpu})")
+        return
+    print(f"\nOn {torch.cuda.get_device_name()} ({status.gpu}); best of {args.repeats}:")
+    print("| case | accumulator | Triton M MAC/s | float32 on the GPU | agree with the CPU | goal |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
+    for r in gpu:
+        print(f"| {r['case']} | `{r['accumulator']}` | {r['gpu_mmacs']:,.0f} | {r['gpu_float32_mmacs']:,.0f} | {r['gpu_vs_cpu']} | >= 100,000 (H200) |")
 
 
 if __name__ == "__main__":

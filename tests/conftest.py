@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,6 +6,12 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Without a GPU, Triton's interpreter runs the Triton kernels on CPU tensors (test_triton_kernels.py).
+# Triton reads this when it is first imported and when kernels are decorated, so it is set before
+# any test module imports quantscope.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

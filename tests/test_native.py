@@ -12,37 +12,13 @@ import os
 
 import pytest
 import torch
+from adversarial import ACCUMULATORS, FORMATS, MODES, SHAPES, adversarial, same_bits
 
 import quantscope as qs
 from quantscope import arith, native, parse_format
 
 pytestmark = pytest.mark.skipif(not native.status().available and os.environ.get("QUANTSCOPE_REQUIRE_NATIVE") != "1",
                                 reason=f"native kernels unavailable: {native.status().reason}")
-
-FORMATS = ["fixed<8,4>", "fixed<4,-2>", "ufixed<6,3>", "fixed<16,140>", "fixed<32,16>", "fixed<20,6>", "fixed<9,3,overflow=wrap>",
-           "ufixed<7,2,overflow=wrap>", "float<4,3>", "float<5,10>", "float<5,2>", "e4m3fn", "bf16", "float<3,2,special=none>",
-           "float<4,2,subnormals=off>", "float<5,10,overflow=inf>", "float<8,0,subnormals=off>", "float<4,3,120>", "pow2<6,4>",
-           "pow2<8,0>", "pow2<3,127>", "float32"]
-MODES = ["nearest", "floor", "toward_zero", "stochastic"]
-
-
-def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    ints = {torch.float32: torch.int32, torch.float64: torch.int64}[a.dtype]
-    return a.dtype == b.dtype and torch.equal(a.view(ints), b.view(ints))
-
-
-def _adversarial(dtype: torch.dtype, n: int = 50_000) -> torch.Tensor:
-    """Random bit patterns (every exponent, subnormals, inf, NaN) mixed with ordinary values,
-    halfway points of small grids and exact powers of two."""
-    g = torch.Generator().manual_seed(7)
-    ints = {torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
-    info = torch.iinfo(ints)
-    bits = torch.randint(info.min, info.max, (n,), generator=g, dtype=ints).view(dtype)
-    ordinary = torch.randn(n, generator=g, dtype=dtype) * torch.exp2(torch.randint(-20, 20, (n,), generator=g)).to(dtype)
-    halves = (torch.randint(-4000, 4000, (n,), generator=g) + 0.5).to(dtype) / 64
-    powers = torch.exp2(torch.arange(-160, 140, dtype=dtype))
-    special = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-45, -1e-45, 448.0, 464.0, 65504.0, 65520.0], dtype=dtype)
-    return torch.cat([bits, ordinary, halves, powers, -powers, special])
 
 
 def _both(fn):
@@ -56,27 +32,27 @@ def _both(fn):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_quantize_is_bit_identical_on_adversarial_values(fmt, dtype):
-    x = _adversarial(dtype)
+    x = adversarial(dtype)
     for mode in MODES:
         want, got = _both(lambda mode=mode: qs.quantize(x, fmt, mode, generator=torch.Generator().manual_seed(1)))
-        assert _same_bits(want, got), f"{fmt} {mode}: {(want.view(-1) != got.view(-1)).sum()} differ"
+        assert same_bits(want, got), f"{fmt} {mode}: {(want.view(-1) != got.view(-1)).sum()} differ"
 
 
 def test_quantize_in_place_and_out_take_the_native_path():
-    x = _adversarial(torch.float32)
+    x = adversarial(torch.float32)
     before = native.counts().get("quantize.native", 0)
     want, _ = _both(lambda: qs.quantize(x, "float<4,3>"))
     y = x.clone()
     with native.use("native"):
         qs.quantize(y, "float<4,3>", out=y)
-    assert _same_bits(want, y)
+    assert same_bits(want, y)
     assert native.counts()["quantize.native"] >= before + 2
 
 
 def test_non_contiguous_and_threads_give_the_same_bits():
-    x = _adversarial(torch.float32)[: 2 * 40_000].view(400, 200)
+    x = adversarial(torch.float32)[: 2 * 40_000].view(400, 200)
     want, got = _both(lambda: qs.quantize(x.t(), "float<5,2>", "stochastic", generator=torch.Generator().manual_seed(3)))
-    assert _same_bits(want, got)
+    assert same_bits(want, got)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -85,7 +61,7 @@ def test_non_contiguous_and_threads_give_the_same_bits():
         two = qs.quantize(x, "fixed<8,3>", "stochastic", generator=torch.Generator().manual_seed(3))
     finally:
         torch.set_num_threads(before)
-    assert _same_bits(one, two)
+    assert same_bits(one, two)
 
 
 def _strided_views(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -99,18 +75,18 @@ def _strided_views(x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_strided_rows_are_read_in_place_with_the_same_bits(dtype):
-    x = _adversarial(dtype)
+    x = adversarial(dtype)
     for name, view in _strided_views(x).items():
         assert not view.is_contiguous() and native.row_offsets(view) is not None, name
         for fmt in ("float<4,3>", "fixed<8,3>", "e4m3fn", "fixed<9,3,overflow=wrap>"):
             for mode in MODES:
                 want, got = _both(lambda mode=mode, view=view, fmt=fmt: qs.quantize(view, fmt, mode, generator=torch.Generator().manual_seed(2)))
-                assert _same_bits(want, got), f"{name} {fmt} {mode}"
-                assert _same_bits(got, qs.quantize(view.contiguous(), fmt, mode, generator=torch.Generator().manual_seed(2)))
+                assert same_bits(want, got), f"{name} {fmt} {mode}"
+                assert same_bits(got, qs.quantize(view.contiguous(), fmt, mode, generator=torch.Generator().manual_seed(2)))
         out = torch.full(view.shape, 7.0, dtype=dtype)
         with native.use("native"):
             qs.quantize(view, "float<4,3>", out=out)
-        assert _same_bits(out, qs.quantize(view.contiguous(), "float<4,3>")), name
+        assert same_bits(out, qs.quantize(view.contiguous(), "float<4,3>")), name
 
 
 def test_row_offsets_are_where_the_rows_start():
@@ -120,11 +96,6 @@ def test_row_offsets_are_where_the_rows_start():
     assert offsets is not None
     assert offsets.tolist() == [row[0].item() - view[0, 0, 0].item() for row in view.reshape(-1, 5)]
     assert native.row_offsets(base.mT) is None
-
-
-ACCUMULATORS = ["fixed<12,4>", "fixed<9,3,overflow=wrap>", "ufixed<10,4>", "fixed<8,-2>", "fixed<32,16>", "float<4,3>", "float<5,10>",
-                "float<3,2,special=none>", "float<4,2,subnormals=off>", "float<5,10,overflow=inf>", "bf16", "pow2<6,4>", "float32"]
-SHAPES = [(1, 7, 13, 5), (2, 33, 9, 21), (3, 2, 20, 40), (4, 50, 9, 1), (1, 1, 1, 1)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -140,7 +111,7 @@ def test_sequential_dot_is_bit_identical(acc, dtype):
         w = qs.quantize(torch.randn(groups, o, k, generator=g, dtype=dtype), "float<4,3>")
         for mode in MODES:
             want, got = _both(lambda a=a, w=w, mode=mode: arith.sequential(a, w, fmt, mode, torch.Generator().manual_seed(5)))
-            assert _same_bits(want, got), f"{acc} {mode} {shape}: {(want != got).sum()} of {want.numel()} differ"
+            assert same_bits(want, got), f"{acc} {mode} {shape}: {(want != got).sum()} of {want.numel()} differ"
 
 
 def test_stochastic_draws_depend_on_the_key_only():
@@ -158,7 +129,7 @@ def test_stochastic_draws_depend_on_the_key_only():
         two = run(1)
     finally:
         torch.set_num_threads(before)
-    assert _same_bits(one, two)
+    assert same_bits(one, two)
     assert not torch.equal(one, run(2))
 
 
@@ -167,7 +138,7 @@ def test_conv_and_linear_use_the_native_dot():
     w = qs.quantize(torch.randn(4, 3, 3, 3), "fixed<8,5>")
     before = native.counts().get("dot.native", 0)
     want, got = _both(lambda: arith.conv2d(x, w, None, "float<4,3>", padding=1))
-    assert _same_bits(want, got)
+    assert same_bits(want, got)
     assert native.counts()["dot.native"] > before
 
 
@@ -210,4 +181,4 @@ def test_convolution_results_do_not_depend_on_how_the_batch_is_unfolded(monkeypa
     whole = run()
     monkeypatch.setattr(ops, "_PATCH_CHUNK", 200)  # 2 images per chunk
     want, got = _both(run)
-    assert _same_bits(whole, got) and _same_bits(whole, want)
+    assert same_bits(whole, got) and same_bits(whole, want)

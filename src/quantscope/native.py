@@ -1,4 +1,4 @@
-"""The native CPU kernels: whether they are there, which path runs, and the calls into them.
+"""The native kernels: whether they are there, which path runs, and the calls into them.
 
 `quantscope._native` is a small C extension built when the package is installed (setup.py); it
 holds the element rounding of `quantize` and the sequential rounded dot product of
@@ -6,8 +6,12 @@ holds the element rounding of `quantize` and the sequential rounded dot product 
 bits (tested on every case). Where it could not be built, or on tensors it does not take (not on
 the CPU, not float32/float64), the PyTorch kernels run. Nothing compiles at import time.
 
-Which path runs is visible: `status()` says whether the extension loaded and why not, and
-`counts()` how many calls took each path. `use("torch")` (or the environment variable
+CUDA tensors take the Triton kernels of quantscope/triton_kernels.py (the same arithmetic, the
+same bits), imported on the first CUDA call where Triton is installed; without Triton they run the
+PyTorch kernels, which are device-agnostic.
+
+Which path runs is visible: `status()` says whether the extension loaded and why not, and whether
+Triton is there for CUDA tensors, and `counts()` how many calls took each path. `use("torch")` (or the environment variable
 QUANTSCOPE_BACKEND=torch) forces the PyTorch kernels, `use("native")` refuses to run without the
 extension. The C functions release the GIL; calls here split their work over a thread pool of
 `torch.get_num_threads()` threads, in slices whose results do not depend on the split.
@@ -16,6 +20,8 @@ extension. The C functions release the GIL; calls here split their work over a t
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import threading
 from collections import Counter
@@ -28,7 +34,8 @@ from typing import Literal
 
 import torch
 
-__all__ = ["NativeStatus", "status", "enabled", "use", "counts", "record", "quantize", "row_offsets", "dot", "LANES", "BACKENDS", "run_parallel"]
+__all__ = ["NativeStatus", "status", "enabled", "use", "counts", "record", "quantize", "row_offsets", "dot", "LANES", "BACKENDS", "run_parallel",
+           "gpu_kernels"]
 
 Backend = Literal["auto", "native", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "native", "torch")
@@ -62,13 +69,21 @@ _backend: Backend = _backend_from_env()
 _counts: Counter[str] = Counter()
 
 
+def _triton_reason() -> str:
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed: CUDA tensors run the PyTorch kernels"
+    return f"Triton {importlib.metadata.version('triton')}: CUDA tensors run the Triton kernels"
+
+
 @dataclass(frozen=True)
 class NativeStatus:
-    """Whether the native kernels loaded, whether they are used, and why not."""
+    """Whether the native kernels loaded, whether they are used, and why not; `gpu` says which
+    kernels CUDA tensors take."""
 
     available: bool
     backend: str
     reason: str
+    gpu: str
 
     @property
     def enabled(self) -> bool:
@@ -78,7 +93,7 @@ class NativeStatus:
 
 def status() -> NativeStatus:
     """The native kernels' state: loaded or not (with the reason) and the chosen backend."""
-    return NativeStatus(_module is not None, _backend, _reason)
+    return NativeStatus(_module is not None, _backend, _reason, _triton_reason())
 
 
 def enabled() -> bool:
@@ -102,13 +117,27 @@ def use(backend: str) -> Iterator[None]:
         _backend = before
 
 
+_gpu: ModuleType | None = None
+
+
+def gpu_kernels() -> ModuleType | None:
+    """The Triton kernels for CUDA tensors (quantscope.triton_kernels, imported on first use), or
+    None where Triton is not installed or the backend is "torch"."""
+    global _gpu
+    if _backend == "torch" or importlib.util.find_spec("triton") is None:
+        return None
+    if _gpu is None:
+        _gpu = importlib.import_module("quantscope.triton_kernels")
+    return _gpu
+
+
 def counts() -> dict[str, int]:
-    """Calls per kernel and path since start, e.g. {"quantize.native": 12, "dot.torch": 1}."""
+    """Calls per kernel and path since start, e.g. {"quantize.native": 12, "dot.triton": 3, "dot.torch": 1}."""
     return dict(_counts)
 
 
 def record(kernel: str, path: str) -> None:
-    """Count one call of `kernel` ("quantize", "dot") on `path` ("native", "torch")."""
+    """Count one call of `kernel` ("quantize", "dot") on `path` ("native", "triton", "torch")."""
     _counts[f"{kernel}.{path}"] += 1
 
 

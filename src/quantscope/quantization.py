@@ -397,12 +397,29 @@ def _native_eligible(x: torch.Tensor, out: torch.Tensor | None) -> bool:
     return x.device.type == "cpu" and (out is None or out.is_contiguous()) and native.enabled()
 
 
+def _round_on_gpu(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSource, out: torch.Tensor | None,
+                  kernels: Any) -> torch.Tensor:
+    """round_onto_grid with the Triton kernel, on contiguous tensors."""
+    native.record("quantize", "triton")
+    work = grid.work_dtype(x.dtype, rounding)
+    uniform = _uniform_(x, random, work).contiguous() if rounding == "stochastic" else None
+    source = x.contiguous()
+    target = out if out is not None and out.is_contiguous() else torch.empty_like(source)
+    kernels.quantize(source, target, grid.as_tuple(), rounding, work, uniform)
+    if out is not None and target is not out:
+        return out.copy_(target)
+    return target
+
+
 def round_onto_grid(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSource = None,
                     out: torch.Tensor | None = None) -> torch.Tensor:
     """Round float32/float64 `x` onto `grid`; the result in x's dtype (in `out` when given, which
     may be x). The native kernel runs where it can (CPU tensors, a contiguous `out`; a strided x
     is read row by row where its last dimension is contiguous, else copied contiguous first and
-    rounded in place), else the PyTorch one."""
+    rounded in place), the Triton kernel on CUDA tensors where Triton is installed, else the
+    PyTorch one."""
+    if x.device.type == "cuda" and (kernels := native.gpu_kernels()) is not None:
+        return _round_on_gpu(x, grid, rounding, random, out, kernels)
     if _native_eligible(x, out):
         native.record("quantize", "native")
         work = grid.work_dtype(x.dtype, rounding)

@@ -8,7 +8,8 @@
 where q rounds onto the accumulator format. Every product op of the emulator (linear, convolution,
 transposed convolution, matmul, attention, embedding bags, recurrent gates) reduces to this kernel,
 so one kernel defines the order and the exactness of all of them. It runs natively (`native.dot`,
-C) where it can, else as the PyTorch loop below; both give the same bits.
+C) on CPU tensors where it can, as a Triton kernel on CUDA tensors where Triton is installed
+(triton_kernels.dot), else as the PyTorch loop below; all give the same bits.
 
 Stochastic rounding draws come from a counter-based generator (splitmix64): the uniform of the
 product (site 0) or sum (site 1) of step k for result element i is a hash of one key drawn from
@@ -179,6 +180,11 @@ def sequential(
     uniform_bits = 23 if a.dtype == torch.float32 else 52
     work = grid.work_dtype(a.dtype, rounding)  # float64 where rounding onto the grid needs it
     odd = sums_to_odd(grid, rounding, work)
+    if not trace and a.device.type == "cuda" and (kernels := native.gpu_kernels()) is not None:
+        native.record("dot", "triton")
+        result = kernels.dot(a.to(work), w.to(work), grid.as_tuple(), rounding, odd, draws.key, uniform_bits, draws.first_row,
+                             draws.total_rows)
+        return result.to(a.dtype)
     if not trace and a.device.type == "cpu" and native.enabled():
         native.record("dot", "native")
         result = native.dot(a.to(work), w.to(work), grid.as_tuple(), rounding, odd, draws.key, uniform_bits, draws.first_row,
