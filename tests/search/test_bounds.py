@@ -85,7 +85,7 @@ def test_bounds_hold_for_the_linearized_noise_model_even_at_two_bits(digits_mode
     pairs = [(2, 2), (3, 3), (3, 2), (4, 4)]
     b = search.sakr_bounds(model, x, precisions=pairs, batch_size=50)
     for b_a, b_w in pairs:
-        trials = 30
+        trials = 12
         p = search.linearized_mismatch(model, x, b_a, b_w, b.ranges, trials=trials)
         margin = 3 * math.sqrt(max(p * (1 - p), 1e-4) / (len(x) * trials))
         assert b.theorem2[(b_a, b_w)] >= p - margin and b.theorem1(b_a, b_w) >= p - margin, (b_a, b_w, p, b.theorem2[(b_a, b_w)])
