@@ -1,6 +1,9 @@
 """Executors: the same results in order, whichever runs them; clear errors."""
 
 import math
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -41,3 +44,14 @@ def test_make_executor_errors():
     with pytest.raises(ValueError, match="at least 1"):
         ProcessPool(0)
     assert isinstance(make_executor("process", 2), ProcessPool)
+
+
+def test_a_worker_started_after_its_study_died_exits():
+    """A spawned worker can still be importing when the study is SIGKILLed; its initializer then
+    runs orphaned and must exit, not watch whatever process adopted it."""
+    code = ("import os, sys, time; from quantscope.executors import _install; "
+            "_install(abs, int(sys.argv[1])); time.sleep(20); sys.exit(0)")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    start = time.monotonic()
+    worker = subprocess.run([sys.executable, "-c", code, gone.stdout.strip()], capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 1 and not worker.stderr and time.monotonic() - start < 15, (worker.returncode, worker.stderr)

@@ -38,12 +38,14 @@ def _exit_when_orphaned(parent: int, every: float = 0.5) -> None:
     os._exit(1)
 
 
-def _install(fn: Callable[[Any], Any]) -> None:
-    """A pool worker's start: keep the function, and exit as soon as the study process is gone
-    (a SIGKILLed parent runs no clean-up, so its workers must notice themselves)."""
+def _install(fn: Callable[[Any], Any], parent: int) -> None:
+    """A pool worker's start: keep the function, and exit as soon as the study process `parent`
+    is gone (a SIGKILLed parent runs no clean-up, so its workers must notice themselves). The
+    parent's pid comes from the parent: a worker still importing when the study died would
+    otherwise take the process that adopted it for its parent."""
     global _WORKER_FN
     _WORKER_FN = fn
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="parent-watch").start()
 
 
 def _call_installed(index: int, item: Any) -> tuple[int, Any, float, str]:
@@ -88,7 +90,8 @@ class ProcessPool:
     def _pool_for(self, fn: Callable[[Any], Any]) -> ProcessPoolExecutor:
         if self._pool is None or fn is not self._fn:
             self.close()
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_install, initargs=(fn,))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_install,
+                                             initargs=(fn, os.getpid()))
             self._fn = fn
         return self._pool
 
