@@ -97,9 +97,10 @@ def _apytypes(c: dict) -> tuple[float, torch.Tensor] | None:
     return seconds, result
 
 
-def _float_baseline(c: dict, repeats: int) -> float:
+def _plain(c: dict):
+    """The case's float32 convolution or GEMM, without rounding."""
     x, w = c["x"], c["w"]
-    return best_time((lambda: F.conv2d(x, w)) if c["conv"] else (lambda: F.linear(x, w)), repeats)
+    return (lambda: F.conv2d(x, w)) if c["conv"] else (lambda: F.linear(x, w))
 
 
 def _agree(a: torch.Tensor, b: torch.Tensor) -> str:
@@ -119,7 +120,7 @@ def _row(make, repeats: int, use_apytypes: bool) -> dict:
     kind = qs.parse_format(c["acc"]).kind
     row = {"case": c["name"], "accumulator": c["acc"], "weights": c["wf"], "data": c["xf"], "macs": c["macs"],
            "native_mmacs": c["macs"] / t_native / 1e6, "fallback_mmacs": c["macs"] / t_torch / 1e6,
-           "float32_mmacs": c["macs"] / _float_baseline(c, repeats) / 1e6,
+           "float32_mmacs": c["macs"] / best_time(_plain(c), repeats) / 1e6,
            "native_vs_fallback": _agree(y_native, y_torch), "target_mmacs": TARGETS[kind]}
     if apy is not None:
         row.update(apytypes_mmacs=c["macs"] / apy[0] / 1e6, native_vs_apytypes=_agree(y_native, apy[1]))
@@ -131,7 +132,7 @@ def _gpu_row(c: dict, repeats: int) -> dict:
     same GPU, and agreement with the CPU's native result."""
     want = _emulated(c)()  # the CPU's kernels: native where built, else PyTorch's (the same bits)
     g = dict(c, x=c["x"].cuda(), w=c["w"].cuda())
-    run, plain = _emulated(g), (lambda: F.conv2d(g["x"], g["w"])) if c["conv"] else (lambda: F.linear(g["x"], g["w"]))
+    run, plain = _emulated(g), _plain(g)
 
     def synced(fn):
         return lambda: (fn(), torch.cuda.synchronize())

@@ -19,6 +19,7 @@ extension. The C functions release the GIL; calls here split their work over a t
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -69,10 +70,17 @@ _backend: Backend = _backend_from_env()
 _counts: Counter[str] = Counter()
 
 
+@functools.cache
+def _triton_version() -> str | None:
+    """The installed Triton's version, or None; looked up once, not on every CUDA call."""
+    return importlib.metadata.version("triton") if importlib.util.find_spec("triton") is not None else None
+
+
 def _triton_reason() -> str:
-    if importlib.util.find_spec("triton") is None:
+    version = _triton_version()
+    if version is None:
         return "Triton is not installed: CUDA tensors run the PyTorch kernels"
-    return f"Triton {importlib.metadata.version('triton')}: CUDA tensors run the Triton kernels"
+    return f"Triton {version}: CUDA tensors run the Triton kernels"
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ def gpu_kernels() -> ModuleType | None:
     """The Triton kernels for CUDA tensors (quantscope.triton_kernels, imported on first use), or
     None where Triton is not installed or the backend is "torch"."""
     global _gpu
-    if _backend == "torch" or importlib.util.find_spec("triton") is None:
+    if _backend == "torch" or _triton_version() is None:
         return None
     if _gpu is None:
         _gpu = importlib.import_module("quantscope.triton_kernels")

@@ -18,6 +18,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal, Union
 
 import torch
@@ -398,7 +399,7 @@ def _native_eligible(x: torch.Tensor, out: torch.Tensor | None) -> bool:
 
 
 def _round_on_gpu(x: torch.Tensor, grid: Grid, rounding: str, random: RandomSource, out: torch.Tensor | None,
-                  kernels: Any) -> torch.Tensor:
+                  kernels: ModuleType) -> torch.Tensor:
     """round_onto_grid with the Triton kernel, on contiguous tensors."""
     native.record("quantize", "triton")
     work = grid.work_dtype(x.dtype, rounding)

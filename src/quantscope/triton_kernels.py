@@ -26,7 +26,6 @@ VERSION: str = triton.__version__
 _MODES = {"nearest": 0, "floor": 1, "toward_zero": 2, "stochastic": 3}
 _BLOCK = 1024  # values per program of quantize
 _TILE = 32  # rows and columns per program of dot
-_GOLDEN = 0x9E3779B97F4A7C15
 
 
 # ------------------------------------------------------------------ one value (mirrors _native.c)
@@ -277,7 +276,7 @@ def _constants(grid: tuple[float | int, ...], work: torch.dtype, device: torch.d
               math.ldexp(1.0, int(bits)), float(kmax) + 1.0, float(kmin), hi]
     ints = {"emin_bits": emin_bits, "top_bits": (2 * bias) << mant, "man_bits": int(man) << mant,
             "below_limit": emin_bits if (not subnormals and man != 0) else 0}
-    consts = {"KIND": int(kind), "F64": f64, "MANT": mant, "BIAS": bias, "EXPMASK": (2**(63 - mant) - 1) << mant if f64 else 0x7F800000}
+    consts = {"KIND": int(kind), "F64": f64, "MANT": mant, "BIAS": bias, "EXPMASK": 0x7FF0000000000000 if f64 else 0x7F800000}
     return torch.tensor(floats, dtype=work, device=device), {**ints, **consts}
 
 
