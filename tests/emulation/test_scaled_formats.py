@@ -125,6 +125,21 @@ def test_the_accelerator_runs_scaled_formats_on_their_element_row_plus_the_scale
     assert cost.accelerator_energy(fc, qs.PrecisionPlan.uniform(weights="nvfp4", data="nvfp4"), x).layers[0].entry == "nvfp4~float4"
 
 
+def test_a_scale_step_beside_a_wider_unscaled_operand_is_priced_against_that_operands_mac():
+    """int4<group=32> weights with float32 data run on the float32 row; the group's scale step (1/32
+    of an 8-bit exponent adder and a 24-bit significand multiplier for its FP32 scale) is added to
+    a float32 MAC, not scaled by its share of a tiny int4 block MAC (that gave +32%)."""
+    from quantscope.cost.mac import MacModel
+
+    fc, x = nn.Linear(64, 32), torch.randn(1, 64)
+    energy = lambda w, d: cost.accelerator_energy(fc, qs.PrecisionPlan.uniform(weights=w, data=d), x).energy_uj  # noqa: E731
+    mac = MacModel.load()
+    c = mac.coefficients["energy_pj"]
+    step = (8 * c["add"] + 24 * 24 * c["mul2"] + 24 * c["mul1"]) / 32
+    assert energy("int4<group=32>", "float32") == pytest.approx(energy("float32", "float32") * (1 + step / mac.energy("float32")), rel=1e-9)
+    assert energy("int4<group=32>", "float32") < 1.02 * energy("float32", "float32")  # one 24-bit multiply per 32 MACs: ~1%
+
+
 def test_the_mac_model_prices_a_block_scaled_mac_per_element():
     """Element multiplier + a block adder tree as wide as a fixed-point product plus log2 G (13 bits
     for MXFP4: E2M1 products run from 2^-2 to 36, 8 bits, plus 5 carry bits) + the block's share of

@@ -21,7 +21,8 @@ width and data width; any float format uses the float row scaled by fixed(B)/fix
 width B. Scaled formats (*predicted*: no published accelerator runs them) take their element
 formats' row, and block-scaled ones scale its power and area by the MAC model's share of the scale
 step in a block MAC (element multiplier + block adder tree + 1/G of the scale step and of the
-accumulator, `MacModel.scale_overhead`); per-channel and per-tensor scales, applied once per output, keep the element row. Optionally,
+accumulator, `MacModel.scale_overhead`), or in a wider unscaled operand's MAC where that sets
+the row; per-channel and per-tensor scales, applied once per output, keep the element row. Optionally,
 main-memory energy for the traffic of `memory.traffic` is added.
 """
 
@@ -99,8 +100,9 @@ def tile_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
 def _scaled_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry:
     """A tile of scaled formats: the row of their element formats, with power and area scaled by
     the MAC model's share of the scale step in a block MAC (`MacModel.scale_overhead`: the block
-    MAC over the same without its scale step) for the wider block-scaled operand; per-channel and
-    per-tensor scales apply once per output after the tree and leave the row as it is."""
+    MAC over the same without its scale step) for the wider block-scaled operand, or in the MAC of
+    a wider unscaled operand where that sets the row; per-channel and per-tensor scales apply once
+    per output after the tree and leave the row as it is."""
     from .mac import shipped
 
     scaled = {role: cast(ScaledFormat, f) for role in ("weights", "data") if (f := getattr(precision, role)).scale_sharing != "none"}
@@ -109,7 +111,9 @@ def _scaled_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry
     if not blocks:
         return replace(base, key=f"{next(iter(scaled.values()))}~{base.key}")
     widest = max(blocks, key=lambda f: f.element.bits)
-    energy, area = shipped().scale_overhead(widest)
+    unscaled = [f for role in ("weights", "data") if (f := getattr(precision, role)).scale_sharing == "none"]
+    wider = max(unscaled, key=lambda f: f.bits, default=None)
+    energy, area = shipped().scale_overhead(widest, wider if wider is not None and wider.bits > widest.element.bits else None)
     return TileEntry(f"{widest}~{base.key}", base.area_mm2 * area, base.power_mw * energy, base.time_factor, base.binary)
 
 

@@ -283,14 +283,17 @@ class MacModel:
         """Area of one MAC unit in um^2 (45 nm scale); the adder is the accumulator's when given."""
         return self._value("area_um2", fmt, accumulator)
 
-    def scale_overhead(self, fmt: Format | str) -> tuple[float, float]:
-        """(energy, area) of a block-scaled MAC over the same block MAC without its scale step."""
+    def scale_overhead(self, fmt: Format | str, base: Format | str | None = None) -> tuple[float, float]:
+        """(energy, area) factors that `fmt`'s block scale step adds to a MAC of `base` (default:
+        `fmt`'s own block MAC without its step; a wider unscaled operand's MAC where that sets the unit)."""
         f = as_format(fmt)
         if f.scale_sharing != "block":
             raise UnsupportedFormat(f"{f} has no block scale step")
         scaled = cast(ScaledFormat, f)
-        with_step, without = _block_features(scaled, None), _block_features(scaled, None, scale_step=False)
-        energy, area = (self._dot(m, with_step) / self._dot(m, without) for m in ("energy_pj", "area_um2"))
+        without = _block_features(scaled, None, scale_step=False)
+        step = _block_features(scaled, None) - without
+        unit = without if base is None else _mac_features(as_format(base), None)
+        energy, area = (1.0 + self._dot(m, step) / self._dot(m, unit) for m in ("energy_pj", "area_um2"))
         return energy, area
 
     def delay(self, fmt: Format | str, accumulator: Format | str | None = None) -> float:
