@@ -86,6 +86,22 @@ def _read_only(path: Path, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", timeout=timeout, isolation_level=None, check_same_thread=False, uri=True)
 
 
+def _switch_to_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the file in WAL mode, retrying until `timeout`: when two processes open a store at once,
+    both hold a read lock and want the exclusive one for the switch, and SQLite refuses one of them
+    at once ("database is locked") instead of calling its busy handler, to avoid a deadlock."""
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
+
+
 def _check(db: sqlite3.Connection, path: Path, required: bool) -> None:
     """Refuse a damaged file, or a database that is not a quantscope store (an empty database is
     refused only when a store is `required` to exist)."""
@@ -123,7 +139,7 @@ class Store:
                 _check(db, self.path, required=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(self._db, timeout)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
