@@ -89,7 +89,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 def test_an_open_retries_a_journal_switch_that_sqlite_refuses_at_once(tmp_path, monkeypatch):
     """Two processes opening a store at the same instant both hold a read lock and want the
     exclusive one for the switch to WAL; SQLite answers one of them "database is locked" at once,
-    without its busy handler (seen in CI, ~1 in 100 spawned opens here): the open retries."""
+    without its busy handler (seen in CI; 5 of 840 spawned opens here): the open retries."""
     import quantscope.store as store
 
     path = tmp_path / "r.sqlite"
