@@ -49,7 +49,7 @@ def test_make_executor_errors():
 def test_a_worker_started_after_its_study_died_exits():
     """A spawned worker can still be importing when the study is SIGKILLed; its initializer then
     runs orphaned and must exit, not watch whatever process adopted it."""
-    code = ("import os, sys, time; from quantscope.executors import _install; "
+    code = ("import sys, time; from quantscope.executors import _install; "
             "_install(abs, int(sys.argv[1])); time.sleep(20); sys.exit(0)")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     start = time.monotonic()

@@ -111,9 +111,8 @@ def _scaled_entry(precision: LayerPrecision, table: dict[str, Any]) -> TileEntry
     if not blocks:
         return replace(base, key=f"{next(iter(scaled.values()))}~{base.key}")
     widest = max(blocks, key=lambda f: f.element.bits)
-    unscaled = [f for role in ("weights", "data") if (f := getattr(precision, role)).scale_sharing == "none"]
-    wider = max(unscaled, key=lambda f: f.bits, default=None)
-    energy, area = shipped().scale_overhead(widest, wider if wider is not None and wider.bits > widest.element.bits else None)
+    wider = [f for role in ("weights", "data") if role not in scaled and (f := getattr(precision, role)).bits > widest.element.bits]
+    energy, area = shipped().scale_overhead(widest, max(wider, key=lambda f: f.bits, default=None))
     return TileEntry(f"{widest}~{base.key}", base.area_mm2 * area, base.power_mw * energy, base.time_factor, base.binary)
 
 
