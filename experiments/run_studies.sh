@@ -4,7 +4,7 @@
 # Each writes its store and report to experiments/results/studies/<study name>/ (committed, so a
 # later session resumes it: rerun the same command and every stored point is reused). Wall times
 # go to experiments/results/study_times.log. The modern-network studies need the checkpoints of
-# experiments/train_modern.sh.
+# experiments/train_checkpoints.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for name in "$@"; do
