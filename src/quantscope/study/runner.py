@@ -42,10 +42,12 @@ class StudyResult:
 
 
 def _progress(enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description:24s}"), BarColumn(), MofNCompleteColumn(), TextColumn("running {task.fields[running]}"),
-                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), disable=not enabled)
+    from ..progress import progress_bar
+
+    return progress_bar(TextColumn("{task.description:24s}"), BarColumn(), MofNCompleteColumn(), TextColumn("running {task.fields[running]}"),
+                        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), enabled=enabled)
 
 
 def _datasets(cfg: StudyConfig, base: Path, data_dir: str | Path | None) -> tuple[data.Dataset, data.Dataset, Callable[[str], data.Dataset]]:
