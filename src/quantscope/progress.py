@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.progress import Progress, ProgressColumn, TaskID
 
+__all__ = ["progress_bar"]
+
 
 class _Progress(Progress):
     """rich's Progress, printing its unfinished tasks' lines every `every` seconds off a terminal
