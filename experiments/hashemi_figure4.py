@@ -61,9 +61,8 @@ def _verdict(p: dict, base: dict) -> str:
     return "lower" if diff < -2 * se else "within 2 SE"
 
 
-def render(points: list[dict], missing: list[str]) -> str:
-    """The Markdown table and the verdict on the claim."""
-    base = next(p for p in points if p["network"] == "alex" and p["precision"] == FLOAT)
+def render(points: list[dict], base: dict, missing: list[str]) -> str:
+    """The Markdown table and the verdict on the claim (`base`: float ALEX's point)."""
     pub_base = published.HASHEMI_ENERGY_UJ["alex"][0]
     lines = ["Hashemi et al. Figure 4 / Table V claim (`python experiments/hashemi_figure4.py`). Accuracy *measured* after two "
              f"epochs of QAT on {base['examples']:,} CIFAR-10 test images (± one binomial standard error); energy per image on the "
@@ -98,7 +97,7 @@ def render(points: list[dict], missing: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(points: list[dict]) -> None:
+def plot(points: list[dict], base: dict) -> None:
     """Accuracy against energy (log scale) for ours (filled) and the paper's (hollow) points."""
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for net, color in COLORS.items():
@@ -109,7 +108,6 @@ def plot(points: list[dict]) -> None:
                         fmt="o", color=color, label=f"{net} (ours, ±2 SE)")
         if pub:
             ax.scatter(*zip(*pub, strict=True), facecolors="none", edgecolors=color, marker="s", label=f"{net} (Hashemi)")
-    base = next(p for p in points if p["network"] == "alex" and p["precision"] == FLOAT)
     ax.axhline(100 * base["accuracy"], color="k", lw=0.8, ls="--", label="float ALEX (ours)")
     ax.set_xscale("log")
     ax.set_xlabel("energy per image (uJ, tile model)")
@@ -126,9 +124,10 @@ def main() -> None:
     if found["alex"] is None:
         raise SystemExit("the hashemi-alex study has not finished: run `bash experiments/run_studies.sh hashemi_alex` first")
     points = [p for pts in found.values() if pts for p in pts]
-    text = render(points, [net for net, pts in found.items() if pts is None])
+    base = next(p for p in found["alex"] if p["precision"] == FLOAT)
+    text = render(points, base, [net for net, pts in found.items() if pts is None])
     write_atomic(RESULTS / "hashemi_figure4.md", text)
-    plot(points)
+    plot(points, base)
     print(text)
 
 

@@ -29,9 +29,10 @@ class _Progress(Progress):
         self._log_lines()
 
     def _log_lines(self) -> None:
-        if self.disable or self.console.is_terminal or self.get_time() - self._printed < self._every:
+        now = self.get_time()
+        if self.disable or self.console.is_terminal or now - self._printed < self._every:
             return
-        self._printed = self.get_time()
+        self._printed = now
         unfinished = [t for t in self.tasks if not t.finished]
         if unfinished:
             self.console.print(self.make_tasks_table(unfinished))
