@@ -9,7 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from quantscope import data  # noqa: E402
+from quantscope import data, results  # noqa: E402
 from quantscope.train import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +33,21 @@ def save_json(name: str, payload) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def study_sweeps(study: str) -> dict[str, dict[str, dict]] | None:
+    """run -> format -> {accuracy, normalized, r2, speedup} of a Hill study's finished runs (study: its
+    folder name under results/studies), or None without a store."""
+    folder = RESULTS / "studies" / study
+    if not (folder / "results.sqlite").exists():
+        return None
+    info = results.study_info(folder)
+    float_accuracy = info["float_accuracy"]
+    finished = {r["run"] for r in results.contents(folder)["runs"] if r["complete"]}
+    runs: dict[str, dict[str, dict]] = {}
+    for row in results.rows(folder):
+        if row["run"] in finished:
+            runs.setdefault(row["run"], {})[row["labels.label"]] = {
+                "accuracy": row["accuracy"], "normalized": row["accuracy"] / float_accuracy, "r2": row["r2"],
+                "speedup": row["costs.mac_speedup"]}
+    return runs

@@ -27,31 +27,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from common import RESULTS, save_json
+from common import RESULTS, save_json, study_sweeps
 
-from quantscope import results, search
+from quantscope import search
 
 NETWORKS = ("lenet", "mlp", "cifarnet", "alex")
 ROUNDINGS = {"nearest": ("floats-nearest", "fixed-nearest"), "toward_zero": ("floats-truncated", "fixed-truncated")}
 TARGETS = (0.85, 0.90, 0.95, 0.97, 0.98, 0.99, 1.00)
-
-
-def _sweeps(name: str) -> dict[str, dict[str, dict]] | None:
-    """run -> format -> {accuracy, normalized, r2, speedup} of a Hill study's finished runs, or None
-    without a store."""
-    folder = RESULTS / "studies" / f"hill-{name}"
-    if not (folder / "results.sqlite").exists():
-        return None
-    info = results.study_info(folder)
-    float_accuracy = info["float_accuracy"]
-    finished = {r["run"] for r in results.contents(folder)["runs"] if r["complete"]}
-    runs: dict[str, dict[str, dict]] = {}
-    for row in results.rows(folder):
-        if row["run"] in finished:
-            runs.setdefault(row["run"], {})[row["labels.label"]] = {
-                "accuracy": row["accuracy"], "normalized": row["accuracy"] / float_accuracy, "r2": row["r2"],
-                "speedup": row["costs.mac_speedup"]}
-    return runs
 
 
 def _with(sweeps: dict[str, dict], rounding: str) -> dict[str, dict]:
@@ -128,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--k", type=int, default=2, help="real evaluations the search may spend")
     args = parser.parse_args()
-    stored = {n: s for n in NETWORKS if (s := _sweeps(n)) is not None}
+    stored = {n: s for n in NETWORKS if (s := study_sweeps(f"hill-{n}")) is not None}
     by_rounding = {rounding: _with(stored, rounding) for rounding in ROUNDINGS}
     for rounding, sweeps in by_rounding.items():
         if len(sweeps) < 2:
