@@ -51,3 +51,9 @@ def study_sweeps(study: str) -> dict[str, dict[str, dict]] | None:
                 "accuracy": row["accuracy"], "normalized": row["accuracy"] / float_accuracy, "r2": row["r2"],
                 "speedup": row["costs.mac_speedup"]}
     return runs
+
+
+def fastest_meeting(points: dict[str, dict], target: float, formats: list[str] | None = None) -> str | None:
+    """The fastest format (of `formats`, default all) whose normalized accuracy meets `target`, or None."""
+    meeting = [f for f in (points if formats is None else formats) if f in points and points[f]["normalized"] >= target]
+    return max(meeting, key=lambda f: points[f]["speedup"], default=None)

@@ -27,7 +27,7 @@ import math
 import sys
 
 import yaml
-from common import RESULTS, ROOT, study_sweeps
+from common import RESULTS, ROOT, fastest_meeting, study_sweeps
 
 from quantscope import results
 from quantscope.files import read_yaml, write_atomic
@@ -41,30 +41,23 @@ def candidates(points: dict[str, dict], threshold: float, margin: float) -> list
     """The formats, fastest first, that could be the fastest one meeting `threshold` (normalized
     accuracy) given a sampling error `margin`: those at least as fast as the choice and within
     `margin` below the threshold, and the next slower format that meets it."""
-    order = sorted(points, key=lambda f: -points[f]["speedup"])
-    meeting = [f for f in order if points[f]["normalized"] >= threshold]
-    if not meeting:
+    choice = fastest_meeting(points, threshold)
+    if choice is None:
         return []
-    choice_speed = points[meeting[0]]["speedup"]
+    choice_speed = points[choice]["speedup"]
+    order = sorted(points, key=lambda f: -points[f]["speedup"])
     near = [f for f in order if points[f]["speedup"] >= choice_speed and points[f]["normalized"] >= threshold - margin]
-    slower = [f for f in meeting if points[f]["speedup"] < choice_speed][:1]
+    slower = [f for f in order if points[f]["speedup"] < choice_speed and points[f]["normalized"] >= threshold][:1]
     return near + slower
 
 
-def choose(net: str, first: dict[str, dict]) -> dict[str, list[str]]:
+def choose(info: dict, first: dict[str, dict]) -> dict[str, list[str]]:
     """Each sweep's candidates (sweeps without any format within the tolerance left out), with a
-    margin of two standard errors of the source study's float accuracy."""
-    info = results.study_info(RESULTS / "studies" / f"hill-{net}")
+    margin of two standard errors of the source study's float accuracy (`info`: its study.json)."""
     n, fa = info["eval_examples"], info["float_accuracy"]
     margin = MARGIN_SE * math.sqrt(fa * (1 - fa) / n) / fa
     chosen = {run: candidates(points, 1 - TOLERANCE, margin) for run, points in first.items()}
     return {run: formats for run, formats in chosen.items() if formats}
-
-
-def _choice(points: dict[str, dict], formats: list[str], threshold: float) -> str | None:
-    """The fastest of `formats` whose normalized accuracy meets `threshold`."""
-    meeting = [f for f in formats if f in points and points[f]["normalized"] >= threshold]
-    return max(meeting, key=lambda f: points[f]["speedup"], default=None)
 
 
 def confirm_config(net: str, source: dict, chosen: dict[str, list[str]]) -> str:
@@ -87,7 +80,7 @@ def confirm_config(net: str, source: dict, chosen: dict[str, list[str]]) -> str:
     return header + yaml.safe_dump(config, sort_keys=False, width=120, default_flow_style=None)
 
 
-def _table(net: str, first: dict[str, dict], chosen: dict[str, list[str]]) -> str | None:
+def _table(net: str, first: dict[str, dict], first_info: dict, chosen: dict[str, list[str]]) -> str | None:
     """The Markdown comparison once the confirm study has finished every run, else None."""
     folder = RESULTS / "studies" / f"hill-{net}-confirm"
     second = study_sweeps(f"hill-{net}-confirm")
@@ -95,7 +88,6 @@ def _table(net: str, first: dict[str, dict], chosen: dict[str, list[str]]) -> st
         return None
     info = results.study_info(folder)
     n_second, fa_second = info["eval_examples"], info["float_accuracy"]
-    first_info = results.study_info(RESULTS / "studies" / f"hill-{net}")
     n_first, fa_first = first_info["eval_examples"], first_info["float_accuracy"]
 
     def cell(p: dict, n: int, fa: float) -> str:
@@ -107,7 +99,7 @@ def _table(net: str, first: dict[str, dict], chosen: dict[str, list[str]]) -> st
              f"{n_second:,} test images outside them. Accuracy relative to float, with its binomial standard error; "
              "speedup at fixed area *predicted* by the MAC model (docs/cost.md). Written by experiments/hill_confirm.py.", ""]
     for run, formats in chosen.items():
-        a, b = _choice(first[run], formats, 1 - TOLERANCE), _choice(second[run], formats, 1 - TOLERANCE)
+        a, b = fastest_meeting(first[run], 1 - TOLERANCE, formats), fastest_meeting(second[run], 1 - TOLERANCE, formats)
         lines += [f"## {run}: choice {a} on {n_first:,} images, {b or 'none of the candidates'} on {n_second:,}", "",
                   f"| format | speedup | {n_first:,} images | {n_second:,} images |", "| --- | ---: | ---: | ---: |"]
         lines += [f"| {f} | {first[run][f]['speedup']:.1f}x | {cell(first[run][f], n_first, fa_first)} | "
@@ -125,13 +117,14 @@ def main() -> None:
     unfinished = [r["name"] for r in source["runs"] if first is None or r["name"] not in first]
     if first is None or unfinished:
         sys.exit(f"hill-{net} has not finished {', '.join(unfinished)}: run `bash experiments/run_studies.sh hill_{net}` first")
-    chosen = choose(net, first)
+    first_info = results.study_info(RESULTS / "studies" / f"hill-{net}")
+    chosen = choose(first_info, first)
     path = CONFIGS / f"hill_{net}_confirm.yaml"
     text = confirm_config(net, source, chosen)
     if not path.exists() or path.read_text() != text:
         write_atomic(path, text)
         print(f"wrote {path.relative_to(ROOT)}: {sum(map(len, chosen.values()))} candidates")
-    table = _table(net, first, chosen)
+    table = _table(net, first, first_info, chosen)
     if table is None:
         print(f"the confirm study has not finished: bash experiments/run_studies.sh hill_{net}_confirm")
         return

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from common import RESULTS, save_json, study_sweeps
+from common import RESULTS, fastest_meeting, save_json, study_sweeps
 
 from quantscope import search
 
@@ -69,8 +69,7 @@ def _evaluate(sweeps: dict[str, dict], rounding: str, k: int) -> list[dict]:
         for family, run in zip(("float", "fixed"), runs):
             points = _normalized_points(sweeps[left_out][run])
             for target in TARGETS:
-                ok = [f for f, p in points.items() if p["normalized"] >= target]
-                best = max(ok, key=lambda f: points[f]["speedup"]) if ok else None
+                best = fastest_meeting(points, target)
                 found = _search(points, model, target, k)
                 rows.append({"rounding": rounding, "network": left_out, "family": family, "target": target,
                              "exhaustive": best, "exhaustive_speedup": points[best]["speedup"] if best else None, **found,

@@ -36,7 +36,7 @@ def test_the_committed_cifarnet_confirm_config_follows_from_the_committed_store(
     first = hill_confirm.study_sweeps("hill-cifarnet")
     if first is None:
         pytest.skip("the hill-cifarnet store is not in this checkout")
-    chosen = hill_confirm.choose("cifarnet", first)
+    chosen = hill_confirm.choose(hill_confirm.results.study_info(hill_confirm.RESULTS / "studies" / "hill-cifarnet"), first)
     assert chosen["floats-nearest"][-2:] == ["float<4,5>", "float<5,5>"]  # the 1,000-image choice and the next slower
     expected = hill_confirm.confirm_config("cifarnet", source, chosen)
     assert (hill_confirm.CONFIGS / "hill_cifarnet_confirm.yaml").read_text() == expected
